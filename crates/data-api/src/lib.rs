@@ -1,0 +1,1 @@
+//! data-api (to be built).

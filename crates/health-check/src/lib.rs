@@ -1,0 +1,1 @@
+//! health-check (to be built).

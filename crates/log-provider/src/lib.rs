@@ -1,0 +1,1 @@
+//! log-provider (to be built).

@@ -1,0 +1,67 @@
+//! Shutdown as Kubernetes needs it: the first SIGTERM or SIGINT starts a graceful stop (readiness
+//! turns 503, the drain period, then in-flight requests finish); a second signal exits at once.
+
+use tokio_util::sync::CancellationToken;
+
+/// Exit code used when a second signal cuts the graceful stop short.
+pub const EXIT_FORCED: i32 = 130;
+
+/// A cloneable "please stop" flag shared by every server of a process.
+#[derive(Clone, Debug, Default)]
+pub struct Shutdown {
+    token: CancellationToken,
+}
+
+impl Shutdown {
+    /// A flag that only [`Shutdown::trigger`] sets (tests, embedding).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A flag set by the first SIGTERM or SIGINT; the second signal exits the process at once.
+    /// Must be called inside a Tokio runtime.
+    pub fn on_signals() -> Self {
+        let shutdown = Self::new();
+        let trigger = shutdown.clone();
+        tokio::spawn(async move {
+            let first = next_signal().await;
+            tracing::info!(signal = first, "shutdown requested: draining, then stopping");
+            trigger.trigger();
+            let second = next_signal().await;
+            tracing::warn!(signal = second, "second signal: exiting at once");
+            std::process::exit(EXIT_FORCED);
+        });
+        shutdown
+    }
+
+    pub fn trigger(&self) {
+        self.token.cancel();
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Resolves once shutdown has been requested.
+    pub async fn requested(&self) {
+        self.token.cancelled().await
+    }
+}
+
+#[cfg(unix)]
+async fn next_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Re-created per call so each await sees the next delivery.
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+#[cfg(not(unix))]
+async fn next_signal() -> &'static str {
+    let _ = tokio::signal::ctrl_c().await;
+    "ctrl-c"
+}

@@ -1,1 +1,59 @@
-//! log-provider (to be built).
+//! `log-provider`: a stand-in for the external log provider that backend-api downloads from.
+//!
+//! `GET /v1/logs?since=&limit=` answers generated log lines as JSON Lines, streamed in chunks so
+//! that a large answer costs constant memory. Every request must carry
+//! `Authorization: Bearer <PROVIDER_KEY>`, compared in constant time.
+
+mod auth;
+mod config;
+mod logs;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use utoipa::OpenApi;
+
+pub use config::Config;
+
+/// Local default address (DESIGN.md §2).
+pub const DEFAULT_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 5002);
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(logs::download),
+    components(schemas(logs::LogLine)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct Api;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Assembles the service; the caller binds and serves it.
+pub fn service(config: Config) -> platform::Service {
+    let state = logs::LogsState {
+        key: Arc::new(auth::ProviderKey::new(config.provider_key)),
+        max_limit: config.max_limit,
+        first_byte_delay: config.first_byte_delay,
+    };
+    let routes = Router::new()
+        .route("/v1/logs", get(logs::download))
+        .with_state(state);
+    platform::Service::new(platform::service_info!("log-provider"), config.server)
+        .routes(routes)
+        .openapi(Api::openapi())
+}

@@ -32,7 +32,8 @@ pub struct ServerArgs {
     pub shutdown_timeout: Duration,
 
     /// Longest time a request may take until its response starts (408/504 afterwards).
-    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    /// Longer than backend-api's upstream budget (30 s) so that budget answers first.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub request_timeout: Duration,
 
     /// Longest time a client may take to send its request headers (slow clients are closed).
@@ -93,7 +94,8 @@ pub enum LogFormat {
 
 /// Parses a human duration such as `500ms`, `5s` or `1m`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("not a duration like 500ms or 5s ({e})"))
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("not a duration like 500ms or 5s ({e})"))
 }
 
 /// A configuration problem found after parsing (for example two settings that contradict).
@@ -122,7 +124,11 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "configuration error: {}: {}", self.variable, self.problem)
+        write!(
+            f,
+            "configuration error: {}: {}",
+            self.variable, self.problem
+        )
     }
 }
 
@@ -189,7 +195,9 @@ fn one_line(cmd: &clap::Command, err: &clap::Error) -> ConfigError {
         Some(ContextValue::Strings(v)) => v.first().cloned(),
         _ => None,
     };
-    let arg = invalid_arg.as_deref().and_then(|display| find_arg(cmd, display));
+    let arg = invalid_arg
+        .as_deref()
+        .and_then(|display| find_arg(cmd, display));
     let variable = match arg {
         Some(a) => {
             let flag = a
@@ -249,10 +257,7 @@ fn find_arg<'a>(cmd: &'a clap::Command, display: &str) -> Option<&'a clap::Arg> 
         .trim_start_matches("--");
     cmd.get_arguments()
         .find(|a| a.get_long() == Some(long) || a.get_id().as_str() == long)
-        .or_else(|| {
-            cmd.get_subcommands()
-                .find_map(|sub| find_arg(sub, display))
-        })
+        .or_else(|| cmd.get_subcommands().find_map(|sub| find_arg(sub, display)))
 }
 
 #[cfg(test)]

@@ -139,12 +139,13 @@ impl Service {
             .merge(common_routes)
             .fallback(|| async { ApiError::not_found() })
             .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-            .layer(middleware::from_fn(json_errors))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 self.args.request_timeout,
             ))
             .layer(RequestBodyLimitLayer::new(self.args.max_body_bytes))
+            // Outside the limits, so their plain-text refusals become JSON too.
+            .layer(middleware::from_fn(json_errors))
             .layer(middleware::from_fn_with_state(http_metrics, metrics::track))
             .layer(CatchPanicLayer::custom(|_| {
                 ApiError::internal("internal error").into_response()
@@ -260,7 +261,10 @@ impl RunningService {
             });
         }
         drop(listener);
-        tracing::info!(service = name, "stopped accepting; finishing in-flight requests");
+        tracing::info!(
+            service = name,
+            "stopped accepting; finishing in-flight requests"
+        );
         match tokio::time::timeout(args.shutdown_timeout, graceful.shutdown()).await {
             Ok(()) => tracing::info!(service = name, "stopped gracefully"),
             Err(_) => tracing::warn!(
@@ -361,15 +365,17 @@ pub(crate) async fn openapi_json(State(common): State<Common>) -> Response {
     response
 }
 
-/// Starts a service in the background on `127.0.0.1:0` for tests and embedding; returns its
+/// Starts a service in the background on `127.0.0.1:0` (whatever its `LISTEN_ADDR`) for tests;
+/// returns its
 /// address and the task that resolves when it has stopped.
 pub async fn spawn(
     service: Service,
     shutdown: Shutdown,
 ) -> io::Result<(SocketAddr, tokio::task::JoinHandle<io::Result<()>>)> {
-    let running = service
-        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await?;
+    let mut service = service;
+    let loopback_any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+    service.args.listen_addr = Some(loopback_any_port);
+    let running = service.bind(loopback_any_port).await?;
     let addr = running.local_addr();
     Ok((addr, tokio::spawn(running.serve(shutdown))))
 }

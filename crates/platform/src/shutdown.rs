@@ -25,7 +25,10 @@ impl Shutdown {
         let trigger = shutdown.clone();
         tokio::spawn(async move {
             let first = next_signal().await;
-            tracing::info!(signal = first, "shutdown requested: draining, then stopping");
+            tracing::info!(
+                signal = first,
+                "shutdown requested: draining, then stopping"
+            );
             trigger.trigger();
             let second = next_signal().await;
             tracing::warn!(signal = second, "second signal: exiting at once");

@@ -1,0 +1,165 @@
+//! log-provider over real HTTP on port 0, and the common endpoints every service shares.
+
+use log_provider::{service, Config};
+use platform::Shutdown;
+use secrecy::SecretString;
+
+const KEY: &str = "test-provider-key-0123456789";
+
+async fn start() -> (String, Shutdown) {
+    let shutdown = Shutdown::new();
+    let config = Config::local(SecretString::from(KEY.to_string()));
+    let (addr, _task) = platform::server::spawn(service(config), shutdown.clone())
+        .await
+        .unwrap();
+    (format!("http://{addr}"), shutdown)
+}
+
+async fn json(response: reqwest::Response) -> serde_json::Value {
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "errors and documents are JSON"
+    );
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn serves_json_lines_with_the_right_key() {
+    let (base, _s) = start().await;
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{base}/v1/logs?limit=1500&since=2026-01-01T00:00:00Z"
+        ))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let text = response.text().await.unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 1500);
+    assert_eq!(lines[0]["ts"], "2026-01-01T00:00:00Z");
+    assert_eq!(lines[1499]["seq"], 1499);
+}
+
+#[tokio::test]
+async fn refuses_missing_or_wrong_key_with_json_401() {
+    let (base, _s) = start().await;
+    let client = reqwest::Client::new();
+    for request in [
+        client.get(format!("{base}/v1/logs")),
+        client.get(format!("{base}/v1/logs")).bearer_auth("wrong"),
+        client
+            .get(format!("{base}/v1/logs"))
+            .bearer_auth(format!("{KEY}x")),
+    ] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        let body = json(response).await;
+        assert_eq!(body["code"], "invalid_key");
+        assert!(!body.to_string().contains(KEY));
+    }
+}
+
+#[tokio::test]
+async fn invalid_query_is_a_json_400() {
+    let (base, _s) = start().await;
+    let client = reqwest::Client::new();
+    for (query, code) in [
+        ("limit=abc", "invalid_limit"),
+        ("limit=0", "invalid_limit"),
+        ("limit=99999999999", "invalid_limit"),
+        ("since=tomorrow", "invalid_since"),
+    ] {
+        let response = client
+            .get(format!("{base}/v1/logs?{query}"))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{query}");
+        assert_eq!(json(response).await["code"], code, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn common_endpoints_answer() {
+    let (base, _s) = start().await;
+    let client = reqwest::Client::new();
+    let get = |path: &str| client.get(format!("{base}{path}")).send();
+
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+
+    let ready = get("/readyz").await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(json(ready).await["status"], "ready");
+
+    let version = json(get("/version").await.unwrap()).await;
+    assert_eq!(version["name"], "log-provider");
+    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+
+    let doc = json(get("/openapi.json").await.unwrap()).await;
+    for path in [
+        "/v1/logs",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/version",
+        "/openapi.json",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} documented");
+    }
+
+    let missing = get("/nope").await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(json(missing).await["code"], "not_found");
+
+    let wrong_method = client.post(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(json(wrong_method).await["code"], "method_not_allowed");
+
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains("build_info{service=\"log-provider\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("route=\"unmatched\""),
+        "unmatched routes share one label"
+    );
+    assert!(metrics.contains("http_request_duration_seconds_bucket"));
+}
+
+#[tokio::test]
+async fn oversized_headers_and_bodies_are_refused() {
+    let (base, _s) = start().await;
+    let client = reqwest::Client::new();
+    let big_header = "x".repeat(32 * 1024);
+    let response = client
+        .get(format!("{base}/healthz"))
+        .header("x-big", big_header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 431);
+
+    let response = client
+        .get(format!("{base}/v1/logs"))
+        .bearer_auth(KEY)
+        .body(vec![b'a'; 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    // The route ignores bodies, but the declared length is still over the limit.
+    assert_eq!(response.status(), 413);
+    assert_eq!(json(response).await["code"], "body_too_large");
+}

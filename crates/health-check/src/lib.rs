@@ -1,1 +1,180 @@
-//! health-check (to be built).
+//! health-check: the Rust replacement of the legacy `health_check.sh`.
+//!
+//! Probes HTTP targets concurrently (each bounded by one timeout), prints the legacy human line
+//! per target on stdout, appends one JSON line per probe to a size-rotated history file, and
+//! reports uptime and latency from that history. Runs once (a Kubernetes CronJob, an exec
+//! probe) or in a loop until shutdown (the all-in-one runner, the legacy `-s` mode).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), health_check::RunError> {
+//! use health_check::{run_once, HistoryOutput, RunConfig, Target};
+//! let config = RunConfig::new(
+//!     vec![Target::new("backend", "http://127.0.0.1:5000/healthz")],
+//!     HistoryOutput::file("var/health/health_check.log"),
+//! );
+//! let summary = run_once(&config).await?;
+//! assert!(summary.healthy());
+//! # Ok(()) }
+//! ```
+
+pub mod cli;
+pub mod file_config;
+pub mod history;
+pub mod probe;
+pub mod record;
+pub mod report;
+pub mod target;
+
+use std::io::Write;
+use std::time::Duration;
+
+use platform::Shutdown;
+use tokio::time::MissedTickBehavior;
+
+pub use history::{HistoryError, HistoryOutput, Rotation};
+pub use record::ProbeRecord;
+pub use target::Target;
+
+/// Everything one run needs; the loop repeats it.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub targets: Vec<Target>,
+    /// Per probe, from start to outcome (2s).
+    pub timeout: Duration,
+    pub history: HistoryOutput,
+    /// Print the legacy human line per target on stdout (true).
+    pub print_human_lines: bool,
+}
+
+impl RunConfig {
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+    pub fn new(targets: Vec<Target>, history: HistoryOutput) -> Self {
+        Self {
+            targets,
+            timeout: Self::DEFAULT_TIMEOUT,
+            history,
+            print_human_lines: true,
+        }
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// The records of one run, in the order of the targets.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub records: Vec<ProbeRecord>,
+}
+
+impl RunSummary {
+    /// Every target met its conditions.
+    pub fn healthy(&self) -> bool {
+        self.records.iter().all(|r| r.ok)
+    }
+
+    pub fn failed(&self) -> impl Iterator<Item = &ProbeRecord> {
+        self.records.iter().filter(|r| !r.ok)
+    }
+}
+
+/// What a loop did before it stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoopSummary {
+    pub runs: u64,
+    pub unhealthy_runs: u64,
+    /// Runs whose history could not be written (each also logged as an error).
+    pub history_failures: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error(transparent)]
+    History(#[from] HistoryError),
+}
+
+/// Probes every target once, prints the human lines, appends the history.
+/// A history write failure is an error (after the human lines were printed).
+pub async fn run_once(config: &RunConfig) -> Result<RunSummary, RunError> {
+    let client = probe::http_client()?;
+    run_with(&client, config).await
+}
+
+/// Runs every `interval` until `shutdown` is triggered; a run in progress finishes first (it
+/// takes at most about one timeout), so the history never ends with half a run. History write
+/// failures are logged and counted, and the loop carries on (the disk may recover).
+pub async fn run_loop(
+    config: RunConfig,
+    interval: Duration,
+    shutdown: Shutdown,
+) -> Result<LoopSummary, RunError> {
+    let client = probe::http_client()?;
+    let mut ticks = tokio::time::interval(interval);
+    // A run longer than the interval delays the next one rather than bunching runs together.
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut summary = LoopSummary::default();
+    tracing::info!(
+        targets = config.targets.len(),
+        interval = ?interval,
+        timeout = ?config.timeout,
+        "health-check loop started"
+    );
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.requested() => break,
+            _ = ticks.tick() => {}
+        }
+        summary.runs += 1;
+        match run_with(&client, &config).await {
+            Ok(run) => summary.unhealthy_runs += u64::from(!run.healthy()),
+            Err(RunError::History(e)) => {
+                summary.history_failures += 1;
+                tracing::error!(error = %e, "health history not written");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    tracing::info!(
+        runs = summary.runs,
+        unhealthy_runs = summary.unhealthy_runs,
+        history_failures = summary.history_failures,
+        "health-check loop stopped"
+    );
+    Ok(summary)
+}
+
+async fn run_with(client: &reqwest::Client, config: &RunConfig) -> Result<RunSummary, RunError> {
+    let records = probe::probe_all(client, &config.targets, config.timeout).await;
+    if config.print_human_lines {
+        print_human_lines(&records);
+    }
+    for r in records.iter().filter(|r| !r.ok) {
+        tracing::warn!(
+            target_name = %r.target,
+            url = %r.url,
+            status = r.status,
+            latency_ms = r.latency_ms,
+            error = r.error.as_deref().unwrap_or(""),
+            "health check failed"
+        );
+    }
+    history::append(&config.history, &records)?;
+    Ok(RunSummary { records })
+}
+
+fn print_human_lines(records: &[ProbeRecord]) {
+    let mut text = String::new();
+    for r in records {
+        text.push_str(&r.human_line());
+        text.push('\n');
+    }
+    let mut out = std::io::stdout().lock();
+    // stdout gone (a closed pipe) must not stop the history: that is where results are kept.
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}

@@ -1,0 +1,277 @@
+//! HTTP routes: the legacy `GET /`, `POST /logs` and `GET /logs`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use platform::error::ErrorBody;
+use platform::ApiError;
+use rand::seq::IndexedRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{parse_ts, Level, LogStore, Record, StoreError, MAX_MESSAGE_BYTES};
+
+/// Largest `POST /logs` body read, whatever MAX_BODY_BYTES says: a record needs far less.
+pub const MAX_RECORD_BODY_BYTES: usize = 64 * 1024;
+/// `GET /logs` answers at most this many records.
+pub const MAX_LIMIT: usize = 1000;
+const DEFAULT_LIMIT: usize = 100;
+
+/// The legacy service's messages for `GET /`.
+pub const LEGACY_MESSAGES: [&str; 4] = [
+    "Processing request...",
+    "Executing task...",
+    "Preparing data...",
+    "Performing operation...",
+];
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub store: LogStore,
+    pub simulated_latency: Duration,
+}
+
+pub(crate) fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(legacy_root))
+        .route("/logs", get(list_records).post(create_record))
+        .with_state(state)
+}
+
+/// The OpenAPI description of these routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(legacy_root, create_record, list_records),
+    components(schemas(NewRecord, Created, RecordList, Record, Level, ErrorBody))
+)]
+pub(crate) struct DataApiDoc;
+
+/// `POST /logs` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRecord {
+    /// 1 to 8192 bytes of UTF-8.
+    pub message: String,
+    /// `info` (default), `warn` or `error`.
+    #[schema(value_type = Option<Level>)]
+    pub level: Option<String>,
+}
+
+/// `POST /logs` answer: the durable record's identity.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Created {
+    pub id: String,
+    pub ts: String,
+}
+
+/// `GET /logs` answer.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RecordList {
+    /// Newest first.
+    pub records: Vec<Record>,
+}
+
+/// Legacy: simulated work, a record written, then `Log: <message>`.
+#[utoipa::path(get, path = "/", tag = "data-api",
+    responses(
+        (status = 200, description = "The record is durable", body = String, content_type = "text/plain"),
+        (status = 503, description = "The log volume is unusable", body = ErrorBody),
+        (status = 507, description = "The log volume is full", body = ErrorBody)
+    ))]
+async fn legacy_root(State(state): State<AppState>) -> Result<Response, ApiError> {
+    if !state.simulated_latency.is_zero() {
+        tokio::time::sleep(state.simulated_latency).await;
+    }
+    let message = *LEGACY_MESSAGES
+        .choose(&mut rand::rng())
+        .expect("the message list is not empty");
+    state
+        .store
+        .append(Level::Info, message.to_string())
+        .await
+        .map_err(store_error)?;
+    tracing::debug!("Log: {message}");
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("Log: {message}"),
+    )
+        .into_response())
+}
+
+/// Stores a record; answers once it is durable on disk.
+#[utoipa::path(post, path = "/logs", tag = "data-api",
+    request_body(content = NewRecord, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Stored durably", body = Created),
+        (status = 400, description = "Not a JSON record", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 422, description = "Message empty or over 8192 bytes, or unknown level", body = ErrorBody),
+        (status = 503, description = "The log volume is unusable", body = ErrorBody),
+        (status = 507, description = "The log volume is full", body = ErrorBody)
+    ))]
+async fn create_record(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    if !is_json(&headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the request body must be application/json",
+        ));
+    }
+    let bytes = read_limited(&headers, body).await?;
+    let new: NewRecord = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request("invalid_json", format!("the body is not a record: {e}"))
+    })?;
+    let level = match new.level.as_deref() {
+        None => Level::Info,
+        Some(name) => Level::parse(name).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_level",
+                "level must be one of info, warn, error",
+            )
+        })?,
+    };
+    if new.message.is_empty() || new.message.len() > MAX_MESSAGE_BYTES {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_message",
+            format!(
+                "message must be 1 to {MAX_MESSAGE_BYTES} bytes of UTF-8 (got {})",
+                new.message.len()
+            ),
+        ));
+    }
+    let ack = state
+        .store
+        .append(level, new.message)
+        .await
+        .map_err(store_error)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            id: ack.id,
+            ts: ack.ts,
+        }),
+    ))
+}
+
+/// Recent records of this instance, newest first.
+#[utoipa::path(get, path = "/logs", tag = "data-api",
+    params(
+        ("limit" = Option<usize>, Query, description = "1 to 1000 (default 100)"),
+        ("since" = Option<String>, Query, description = "RFC 3339 UTC time, e.g. 2026-01-02T03:04:05Z: only records at or after it")
+    ),
+    responses(
+        (status = 200, description = "Records", body = RecordList),
+        (status = 400, description = "Bad limit or since", body = ErrorBody),
+        (status = 503, description = "The log volume cannot be read", body = ErrorBody)
+    ))]
+async fn list_records(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<RecordList>, ApiError> {
+    let limit = match params.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_limit",
+                    format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
+                )
+            })?,
+    };
+    let since = match params.get("since") {
+        None => None,
+        Some(text) => Some(parse_ts(text).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_since",
+                "since must be an RFC 3339 UTC time such as 2026-01-02T03:04:05Z",
+            )
+        })?),
+    };
+    let records = state.store.recent(limit, since).await.map_err(|err| {
+        tracing::warn!(error = %err, "reading records failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "the log volume cannot be read",
+        )
+    })?;
+    Ok(Json(RecordList { records }))
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Reads the body up to [`MAX_RECORD_BODY_BYTES`]; a declared larger length is refused unread.
+async fn read_limited(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body must be at most {MAX_RECORD_BODY_BYTES} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_RECORD_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, MAX_RECORD_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if is_length_limit(err.as_ref()) => Err(too_large()),
+        Err(_) => Err(ApiError::bad_request(
+            "body_unreadable",
+            "the request body could not be read",
+        )),
+    }
+}
+
+/// True when the error (or one it wraps, such as the platform's own body limit) is a length
+/// limit.
+fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.is::<LengthLimitError>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+fn store_error(err: StoreError) -> ApiError {
+    match err {
+        StoreError::Full { .. } => ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "storage_full",
+            "the log volume is full; the record was not stored",
+        ),
+        StoreError::Unavailable { .. } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "the log volume is not writable or missing; the record was not stored",
+        ),
+    }
+}

@@ -1,0 +1,288 @@
+//! The log store: records as JSON Lines in size-rotated segment files under
+//! `LOG_DIR/<instance>/`, acknowledged only once durable, with group commit.
+//!
+//! Requests send their record over a bounded channel to one writer task, which owns the folder.
+//! The writer drains whatever is queued, appends it with one write and one fdatasync, then
+//! acknowledges the whole batch; while it syncs, the next batch queues up. Readers see only the
+//! committed part of each segment.
+
+mod io;
+mod lock;
+mod metrics;
+mod reader;
+mod record;
+mod segment;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use self::io::{Fault, FaultyIo, RealIo, SegmentFile, StoreIo};
+pub use self::metrics::StoreMetrics;
+pub use self::record::{format_ts, parse_ts, Level, Record, MAX_MESSAGE_BYTES};
+use self::segment::SegmentInfo;
+pub use self::segment::{parse_file_name as parse_segment_name, valid_prefix};
+use self::writer::{Pending, Writer};
+
+/// Records waiting for the writer; beyond this, senders wait (back-pressure).
+const QUEUE_CAPACITY: usize = 4096;
+/// Most records in one commit.
+const MAX_BATCH: usize = 1024;
+/// How often an idle writer checks its folder or retries a broken volume.
+const IDLE_TICK: Duration = Duration::from_secs(1);
+
+/// Where and how the store keeps its records.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The volume (`LOG_DIR`); the store writes only inside `<log_dir>/<instance>/`.
+    pub log_dir: PathBuf,
+    /// This writer's name (`INSTANCE_ID`), a folder under `log_dir`.
+    pub instance: String,
+    /// A segment is closed and a new one started beyond this size.
+    pub segment_bytes: u64,
+    /// Oldest segments are deleted while the total is above this.
+    pub retention_bytes: u64,
+}
+
+/// Why a record was not stored. `Display` is for logs and `/readyz`, not for clients.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("the log volume is full: {detail}")]
+    Full { detail: String },
+    #[error("the log store is unavailable: {detail}")]
+    Unavailable { detail: String },
+}
+
+impl StoreError {
+    /// The `kind` label of `data_api_write_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Full { .. } => "full",
+            StoreError::Unavailable { .. } => "unavailable",
+        }
+    }
+
+    pub(crate) fn from_io(err: &std::io::Error, context: &str) -> Self {
+        use std::io::ErrorKind;
+        let detail = format!("{context}: {err}");
+        match err.kind() {
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => {
+                StoreError::Full { detail }
+            }
+            _ => StoreError::Unavailable { detail },
+        }
+    }
+
+    fn stopped() -> Self {
+        StoreError::Unavailable {
+            detail: "the writer has stopped".into(),
+        }
+    }
+}
+
+/// A durable record's identity, returned once it is on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    pub id: String,
+    pub ts: String,
+}
+
+/// An incomplete record cut off the end of the last segment at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    pub segment: PathBuf,
+    pub dropped_bytes: u64,
+}
+
+/// What opening found.
+#[derive(Debug, Clone, Default)]
+pub struct OpenReport {
+    pub torn_tail: Option<TornTail>,
+    /// Set when the volume could not be used at start; the store retries by itself.
+    pub unavailable: Option<StoreError>,
+}
+
+/// Why the store did not open.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OpenError {
+    #[error("another process already writes {dir} (is INSTANCE_ID unique?)")]
+    Locked { dir: PathBuf },
+}
+
+/// State the writer shares with readers and `/readyz`.
+pub(crate) struct Shared {
+    pub dir: PathBuf,
+    pub instance: String,
+    pub committed: RwLock<Vec<SegmentInfo>>,
+    pub fault: Mutex<Option<StoreError>>,
+    pub metrics: StoreMetrics,
+}
+
+impl Shared {
+    pub(crate) fn set_fault(&self, fault: Option<StoreError>) {
+        self.metrics.writable.set(i64::from(fault.is_none()));
+        *self.fault.lock().expect("fault lock") = fault;
+    }
+}
+
+/// A handle to the store. Cheap to clone; the writer stops once every handle is dropped.
+#[derive(Clone)]
+pub struct LogStore {
+    tx: mpsc::Sender<Pending>,
+    shared: Arc<Shared>,
+    stopped: watch::Receiver<bool>,
+}
+
+/// Whether the store takes writes, for readiness checks (does not keep the writer alive).
+#[derive(Clone)]
+pub struct StoreHealth(Arc<Shared>);
+
+impl StoreHealth {
+    pub fn check(&self) -> Result<(), StoreError> {
+        match &*self.0.fault.lock().expect("fault lock") {
+            None => Ok(()),
+            Some(err) => Err(err.clone()),
+        }
+    }
+}
+
+impl LogStore {
+    /// Opens (creating the folder when needed), recovers the last segment and starts the writer.
+    /// A volume that cannot be used now does not fail the start: see [`OpenReport::unavailable`].
+    pub async fn open(
+        config: StoreConfig,
+        io: Arc<dyn StoreIo>,
+        metrics: StoreMetrics,
+    ) -> Result<(Self, OpenReport), OpenError> {
+        metrics
+            .retention_bytes
+            .set(i64::try_from(config.retention_bytes).unwrap_or(i64::MAX));
+        let shared = Arc::new(Shared {
+            dir: config.log_dir.join(&config.instance),
+            instance: config.instance.clone(),
+            committed: RwLock::new(Vec::new()),
+            fault: Mutex::new(None),
+            metrics,
+        });
+        let opening = shared.clone();
+        let (writer, report) =
+            tokio::task::spawn_blocking(move || Writer::open(&config, io, opening))
+                .await
+                .expect("opening the store does not panic")?;
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let (stopped_tx, stopped) = watch::channel(false);
+        tokio::spawn(run_writer(writer, rx, stopped_tx, shared.clone()));
+        Ok((
+            Self {
+                tx,
+                shared,
+                stopped,
+            },
+            report,
+        ))
+    }
+
+    /// Stores a record; resolves once it is durable (or refused).
+    pub async fn append(&self, level: Level, message: String) -> Result<Ack, StoreError> {
+        let (reply, acked) = oneshot::channel();
+        self.tx
+            .send(Pending {
+                level,
+                message,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::stopped())?;
+        acked.await.map_err(|_| StoreError::stopped())?
+    }
+
+    /// Up to `limit` acknowledged records, newest first, at or after `since`.
+    pub async fn recent(
+        &self,
+        limit: usize,
+        since: Option<SystemTime>,
+    ) -> Result<Vec<Record>, StoreError> {
+        let segments = self.shared.committed.read().expect("segments lock").clone();
+        let dir = self.shared.dir.clone();
+        tokio::task::spawn_blocking(move || reader::recent(&dir, &segments, limit, since))
+            .await
+            .map_err(|_| StoreError::stopped())?
+            .map_err(|e| StoreError::from_io(&e, "reading records"))
+    }
+
+    pub fn health(&self) -> StoreHealth {
+        StoreHealth(self.shared.clone())
+    }
+
+    /// The instance folder.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Drops this handle and waits until the writer has stopped (every other handle must be
+    /// dropped too), so the folder's lock is free again.
+    pub async fn close(self) {
+        let mut stopped = self.stopped.clone();
+        drop(self);
+        let _ = stopped.wait_for(|s| *s).await;
+    }
+}
+
+async fn run_writer(
+    writer: Writer,
+    mut rx: mpsc::Receiver<Pending>,
+    stopped: watch::Sender<bool>,
+    shared: Arc<Shared>,
+) {
+    let mut writer = Some(writer);
+    while let Some(current) = writer.take() {
+        let next = tokio::select! {
+            next = rx.recv() => next,
+            () = tokio::time::sleep(IDLE_TICK) => {
+                writer = blocking(current, Writer::tick).await;
+                continue;
+            }
+        };
+        let Some(first) = next else {
+            // Every handle is gone: stop, releasing the folder's lock.
+            drop(current);
+            break;
+        };
+        let mut batch = Vec::with_capacity(64);
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
+        writer = blocking(current, move |w| w.commit(batch)).await;
+    }
+    if !rx.is_closed() {
+        // The writer panicked while handles remain: make readiness say so.
+        shared.set_fault(Some(StoreError::stopped()));
+    }
+    let _ = stopped.send(true);
+}
+
+/// Runs a writer step on the blocking pool (file I/O and fdatasync block). `None` if it panicked.
+async fn blocking(
+    mut writer: Writer,
+    step: impl FnOnce(&mut Writer) + Send + 'static,
+) -> Option<Writer> {
+    let joined = tokio::task::spawn_blocking(move || {
+        step(&mut writer);
+        writer
+    })
+    .await;
+    match joined {
+        Ok(writer) => Some(writer),
+        Err(err) => {
+            tracing::error!(error = %err, "the log store writer stopped");
+            None
+        }
+    }
+}

@@ -1,1 +1,59 @@
-//! backend-api (to be built).
+//! `backend-api`: the legacy simulated operation (`/api_1`, `/health_check`) and the download of
+//! logs from the external provider (`/download_external_logs`).
+
+mod config;
+mod external_logs;
+mod simulated;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use platform::config::ConfigError;
+use utoipa::OpenApi;
+
+pub use config::Config;
+
+/// Local default address (DESIGN.md §2).
+pub const DEFAULT_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 5000);
+
+#[derive(OpenApi)]
+#[openapi(paths(simulated::api_1, simulated::health_check, external_logs::download))]
+struct Api;
+
+/// Validates the configuration and assembles the service; the caller binds and serves it.
+pub fn service(config: Config) -> Result<platform::Service, ConfigError> {
+    let (integration, warnings) = config.integration()?;
+    for warning in &warnings.0 {
+        tracing::warn!("{warning}");
+    }
+    match &integration {
+        Some(i) => tracing::info!(provider = %i.url, "external log integration enabled"),
+        None => tracing::info!("external log integration disabled (EXTERNAL_LOGS_URL unset)"),
+    }
+    let service = platform::Service::new(
+        platform::service_info!("backend-api"),
+        config.server.clone(),
+    );
+    let metrics = external_logs::UpstreamMetrics::register(service.metrics());
+    let external_logs =
+        external_logs::ExternalLogs::new(integration, &config, metrics).map_err(|e| {
+            ConfigError::new(
+                "EXTERNAL_LOGS_URL",
+                format!("cannot build the HTTP client: {e}"),
+            )
+        })?;
+    let work = simulated::SimulatedWork {
+        latency: Duration::from_millis(config.simulated_latency_ms),
+    };
+    let routes = Router::new()
+        .route("/api_1", get(simulated::api_1).with_state(work))
+        .route("/health_check", get(simulated::health_check))
+        .route(
+            "/download_external_logs",
+            get(external_logs::download).with_state(external_logs),
+        );
+    Ok(service.routes(routes).openapi(Api::openapi()))
+}

@@ -5,6 +5,8 @@ use platform::{config, telemetry, Shutdown};
 async fn main() -> std::io::Result<()> {
     let config: Config = config::parse_or_exit();
     telemetry::init(config.server.log_format);
+    // Before binding, so a signal that arrives once the address is logged is never missed.
+    let shutdown = Shutdown::on_signals();
     let running = service(config).bind(DEFAULT_ADDR).await?;
-    running.serve(Shutdown::on_signals()).await
+    running.serve(shutdown).await
 }

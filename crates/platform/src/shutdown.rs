@@ -19,18 +19,20 @@ impl Shutdown {
     }
 
     /// A flag set by the first SIGTERM or SIGINT; the second signal exits the process at once.
-    /// Must be called inside a Tokio runtime.
+    /// The handlers are installed before this returns, so no signal is missed. Must be called
+    /// inside a Tokio runtime.
     pub fn on_signals() -> Self {
         let shutdown = Self::new();
         let trigger = shutdown.clone();
+        let mut signals = Signals::install();
         tokio::spawn(async move {
-            let first = next_signal().await;
+            let first = signals.next().await;
             tracing::info!(
                 signal = first,
                 "shutdown requested: draining, then stopping"
             );
             trigger.trigger();
-            let second = next_signal().await;
+            let second = signals.next().await;
             tracing::warn!(signal = second, "second signal: exiting at once");
             std::process::exit(EXIT_FORCED);
         });
@@ -52,19 +54,40 @@ impl Shutdown {
 }
 
 #[cfg(unix)]
-async fn next_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    // Re-created per call so each await sees the next delivery.
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        Self {
+            term: signal(SignalKind::terminate()).expect("install SIGTERM handler"),
+            int: signal(SignalKind::interrupt()).expect("install SIGINT handler"),
+        }
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
     }
 }
 
 #[cfg(not(unix))]
-async fn next_signal() -> &'static str {
-    let _ = tokio::signal::ctrl_c().await;
-    "ctrl-c"
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> Self {
+        Signals
+    }
+
+    async fn next(&mut self) -> &'static str {
+        let _ = tokio::signal::ctrl_c().await;
+        "ctrl-c"
+    }
 }

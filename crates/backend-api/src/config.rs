@@ -1,0 +1,224 @@
+use std::time::Duration;
+
+use clap::Parser;
+use platform::config::{parse_duration, ConfigError, ServerArgs};
+use reqwest::Url;
+use secrecy::{ExposeSecret, SecretString};
+
+/// backend-api: the simulated operation and the external log download.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "backend-api", version, about)]
+pub struct Config {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Simulated work of `/api_1`, in milliseconds (legacy: 500).
+    #[arg(long, env = "SIMULATED_LATENCY_MS", default_value_t = 500)]
+    pub simulated_latency_ms: u64,
+
+    /// The external provider's logs URL; unset disables `/download_external_logs` (503).
+    #[arg(long, env = "EXTERNAL_LOGS_URL", value_parser = parse_url)]
+    pub external_logs_url: Option<Url>,
+
+    /// The per-environment key sent as `Authorization: Bearer <key>` (secret).
+    #[arg(long, env = "EXTERNAL_INTEGRATION_KEY", hide_env_values = true)]
+    pub external_integration_key: Option<SecretString>,
+
+    /// Deprecated misspelling of EXTERNAL_INTEGRATION_KEY, still accepted with a warning.
+    #[arg(
+        long = "external-intgeration-key",
+        env = "EXTERNAL_INTGERATION_KEY",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub legacy_integration_key: Option<SecretString>,
+
+    /// Time allowed to open a connection to the provider.
+    #[arg(long, env = "EXTERNAL_LOGS_CONNECT_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Overall budget until the provider's first byte, retries included (504 beyond it).
+    #[arg(long, env = "EXTERNAL_LOGS_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub first_byte_budget: Duration,
+
+    /// Retries after a failed attempt (connection refused, 5xx, 429), within the budget.
+    #[arg(long, env = "EXTERNAL_LOGS_RETRIES", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub retries: u32,
+
+    /// Longest a whole download may stream before it is cut.
+    #[arg(long, env = "EXTERNAL_LOGS_STREAM_TIMEOUT", default_value = "10m", value_parser = parse_duration)]
+    pub stream_timeout: Duration,
+}
+
+/// The integration as validated at start: `None` when no URL is configured.
+#[derive(Debug, Clone)]
+pub struct Integration {
+    pub url: Url,
+    pub key: SecretString,
+}
+
+/// Settings a warning should be logged about once telemetry is up.
+#[derive(Debug, Default)]
+pub struct Warnings(pub Vec<String>);
+
+impl Config {
+    /// In-process defaults (tests, the all-in-one runner): no integration, legacy latency.
+    pub fn local() -> Self {
+        Self {
+            server: ServerArgs::local(crate::DEFAULT_ADDR),
+            simulated_latency_ms: 500,
+            external_logs_url: None,
+            external_integration_key: None,
+            legacy_integration_key: None,
+            connect_timeout: Duration::from_secs(2),
+            first_byte_budget: Duration::from_secs(30),
+            retries: 2,
+            stream_timeout: Duration::from_secs(600),
+        }
+    }
+
+    /// Cross-checks settings; the one-line error never includes the key.
+    pub fn integration(&self) -> Result<(Option<Integration>, Warnings), ConfigError> {
+        let mut warnings = Warnings::default();
+        if self.first_byte_budget >= self.server.request_timeout {
+            return Err(ConfigError::new(
+                "EXTERNAL_LOGS_TIMEOUT",
+                format!(
+                    "must be shorter than REQUEST_TIMEOUT ({})",
+                    humantime_secs(self.server.request_timeout)
+                ),
+            ));
+        }
+        let current = non_empty(&self.external_integration_key);
+        let legacy = non_empty(&self.legacy_integration_key);
+        let key = match (current, legacy) {
+            (Some(key), _) => Some(key),
+            (None, Some(key)) => {
+                warnings.0.push(
+                    "EXTERNAL_INTGERATION_KEY is deprecated (misspelled); set EXTERNAL_INTEGRATION_KEY instead"
+                        .to_string(),
+                );
+                Some(key)
+            }
+            (None, None) => None,
+        };
+        let Some(url) = self.external_logs_url.clone() else {
+            return Ok((None, warnings));
+        };
+        let key = key.ok_or_else(|| {
+            ConfigError::new(
+                "EXTERNAL_INTEGRATION_KEY",
+                "required when EXTERNAL_LOGS_URL is set",
+            )
+        })?;
+        if !key.expose_secret().bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::new(
+                "EXTERNAL_INTEGRATION_KEY",
+                "may contain only visible ASCII characters (it is sent in an HTTP header)",
+            ));
+        }
+        Ok((Some(Integration { url, key }), warnings))
+    }
+}
+
+fn non_empty(key: &Option<SecretString>) -> Option<SecretString> {
+    key.as_ref()
+        .filter(|k| !k.expose_secret().trim().is_empty())
+        .cloned()
+}
+
+fn humantime_secs(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
+}
+
+fn parse_url(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value.trim()).map_err(|e| format!("not a URL ({e})"))?;
+    match url.scheme() {
+        "http" | "https" => {}
+        other => return Err(format!("scheme must be http or https, not {other}")),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials; use EXTERNAL_INTEGRATION_KEY".to_string());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(url: Option<&str>, key: Option<&str>, legacy: Option<&str>) -> Config {
+        let mut c = Config::local();
+        c.external_logs_url = url.map(|u| parse_url(u).unwrap());
+        c.external_integration_key = key.map(|k| SecretString::from(k.to_string()));
+        c.legacy_integration_key = legacy.map(|k| SecretString::from(k.to_string()));
+        c
+    }
+
+    #[test]
+    fn url_without_key_is_a_start_error() {
+        let err = with(Some("http://p/v1/logs"), None, None)
+            .integration()
+            .unwrap_err();
+        assert_eq!(err.variable, "EXTERNAL_INTEGRATION_KEY");
+        let err = with(Some("http://p/v1/logs"), Some("  "), None)
+            .integration()
+            .unwrap_err();
+        assert_eq!(err.variable, "EXTERNAL_INTEGRATION_KEY");
+    }
+
+    #[test]
+    fn legacy_name_works_with_a_warning() {
+        let (integration, warnings) = with(Some("http://p/v1/logs"), None, Some("k"))
+            .integration()
+            .unwrap();
+        assert_eq!(integration.unwrap().key.expose_secret(), "k");
+        assert_eq!(warnings.0.len(), 1);
+        assert!(warnings.0[0].contains("EXTERNAL_INTGERATION_KEY"));
+    }
+
+    #[test]
+    fn current_name_wins_without_warning() {
+        let (integration, warnings) = with(Some("http://p/v1/logs"), Some("new"), Some("old"))
+            .integration()
+            .unwrap();
+        assert_eq!(integration.unwrap().key.expose_secret(), "new");
+        assert!(warnings.0.is_empty());
+    }
+
+    #[test]
+    fn no_url_means_disabled() {
+        let (integration, _) = with(None, Some("k"), None).integration().unwrap();
+        assert!(integration.is_none());
+    }
+
+    #[test]
+    fn key_with_control_characters_is_refused_without_echo() {
+        let err = with(Some("http://p/v1/logs"), Some("abc\ndef"), None)
+            .integration()
+            .unwrap_err();
+        assert!(!err.to_string().contains("abc"));
+    }
+
+    #[test]
+    fn urls_are_checked() {
+        assert!(parse_url("ftp://x/").is_err());
+        assert!(parse_url("not a url").is_err());
+        assert!(parse_url("https://user:pw@x/").is_err());
+        assert!(parse_url("https://x/v1/logs").is_ok());
+    }
+
+    #[test]
+    fn debug_output_redacts_the_key() {
+        let c = with(
+            Some("http://p/v1/logs"),
+            Some("topsecret"),
+            Some("legacysecret"),
+        );
+        let debug = format!("{c:?} {:?}", c.integration().unwrap());
+        assert!(
+            !debug.contains("topsecret") && !debug.contains("legacysecret"),
+            "{debug}"
+        );
+    }
+}

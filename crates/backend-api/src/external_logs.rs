@@ -1,0 +1,315 @@
+//! `/download_external_logs`: streams the external provider's logs to the client.
+//!
+//! The provider is called with `Authorization: Bearer <key>`. Failed attempts (connection errors,
+//! 5xx, 429) are retried with backoff, but only before any byte reaches the client, and all
+//! attempts share one budget until the first byte, so a hung provider costs one budget, not a
+//! multiple. The body is passed through chunk by chunk: memory stays flat whatever the size.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use backon::{ExponentialBuilder, Retryable};
+use futures_util::TryStreamExt;
+use platform::ApiError;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use reqwest::Url;
+use secrecy::ExposeSecret;
+
+use crate::config::{Config, Integration};
+
+/// How an upstream call ended, as a metric label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone)]
+pub struct UpstreamMetrics {
+    requests: Family<OutcomeLabels, Counter>,
+    bytes: Counter,
+}
+
+impl UpstreamMetrics {
+    pub fn register(registry: &platform::metrics::MetricsRegistry) -> Self {
+        let metrics = Self {
+            requests: Family::default(),
+            bytes: Counter::default(),
+        };
+        registry.register(
+            "backend_upstream_requests",
+            "Downloads from the external log provider, by outcome",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "backend_upstream_bytes",
+            "Bytes streamed from the external log provider to clients",
+            metrics.bytes.clone(),
+        );
+        metrics
+    }
+
+    fn count(&self, outcome: &'static str) {
+        self.requests
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+}
+
+/// The configured provider client; `None` inside when the integration is disabled.
+#[derive(Clone)]
+pub struct ExternalLogs {
+    upstream: Option<Upstream>,
+    metrics: UpstreamMetrics,
+}
+
+#[derive(Clone)]
+struct Upstream {
+    client: reqwest::Client,
+    url: Url,
+    authorization: HeaderValue,
+    first_byte_budget: Duration,
+    retries: u32,
+    stream_timeout: Duration,
+}
+
+/// Why a download failed before its first byte. Messages never contain the key.
+#[derive(Debug, thiserror::Error)]
+enum UpstreamError {
+    #[error("the log provider rejected the integration key (HTTP {0})")]
+    Rejected(u16),
+    #[error("the log provider refused the request (HTTP {0})")]
+    Refused(u16),
+    #[error("the log provider is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl UpstreamError {
+    /// Only transient failures are worth another attempt.
+    fn is_retryable(&self) -> bool {
+        matches!(self, UpstreamError::Unavailable(_))
+    }
+}
+
+impl ExternalLogs {
+    pub fn new(
+        integration: Option<Integration>,
+        config: &Config,
+        metrics: UpstreamMetrics,
+    ) -> Result<Self, reqwest::Error> {
+        let upstream = match integration {
+            None => None,
+            Some(integration) => {
+                let client = reqwest::Client::builder()
+                    .connect_timeout(config.connect_timeout)
+                    .user_agent(concat!("abn-stack-backend-api/", env!("CARGO_PKG_VERSION")))
+                    .build()?;
+                let mut authorization =
+                    HeaderValue::from_str(&format!("Bearer {}", integration.key.expose_secret()))
+                        .expect("key validated as visible ASCII at start");
+                // Keeps the value out of any header Debug output (and HTTP/2 compression).
+                authorization.set_sensitive(true);
+                Some(Upstream {
+                    client,
+                    url: integration.url,
+                    authorization,
+                    first_byte_budget: config.first_byte_budget,
+                    retries: config.retries,
+                    stream_timeout: config.stream_timeout,
+                })
+            }
+        };
+        Ok(Self { upstream, metrics })
+    }
+}
+
+/// Downloads logs from the external provider, streamed through; query parameters such as
+/// `since` and `limit` are passed on as given.
+#[utoipa::path(get, path = "/download_external_logs", tag = "logs",
+    params(
+        ("since" = Option<String>, Query, description = "Passed to the provider: RFC 3339 time of the first line"),
+        ("limit" = Option<u64>, Query, description = "Passed to the provider: number of lines")
+    ),
+    responses(
+        (status = 200, description = "The provider's body, streamed (JSON Lines)", body = String, content_type = "application/x-ndjson"),
+        (status = 502, description = "The provider rejected the key, refused the request or is down", body = platform::error::ErrorBody),
+        (status = 503, description = "The integration is not configured", body = platform::error::ErrorBody),
+        (status = 504, description = "The provider did not answer within the budget", body = platform::error::ErrorBody)
+    ))]
+pub async fn download(
+    State(logs): State<ExternalLogs>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let Some(upstream) = logs.upstream.as_ref() else {
+        logs.metrics.count("not_configured");
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "integration_not_configured",
+            "the external log integration is not configured (EXTERNAL_LOGS_URL is unset)",
+        ));
+    };
+    let url = with_query(&upstream.url, query.as_deref());
+    let attempt = || upstream.send(url.clone());
+    let last_failure = std::sync::Mutex::new(None::<String>);
+    let attempts = attempt
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(100))
+                .with_max_delay(Duration::from_secs(2))
+                .with_max_times(upstream.retries as usize)
+                .with_jitter(),
+        )
+        .sleep(tokio::time::sleep)
+        .when(UpstreamError::is_retryable)
+        .notify(|err, delay| {
+            tracing::warn!(error = %err, retry_in = ?delay, "provider attempt failed");
+            *last_failure.lock().expect("last failure lock") = Some(err.to_string());
+        });
+
+    let response = match tokio::time::timeout(upstream.first_byte_budget, attempts).await {
+        // The budget ran out while backing off from a failed attempt: the provider is down,
+        // not slow.
+        Err(_) if last_failure.lock().expect("last failure lock").is_some() => {
+            logs.metrics.count("unavailable");
+            let cause = last_failure
+                .lock()
+                .expect("last failure lock")
+                .take()
+                .unwrap_or_default();
+            tracing::warn!(error = %cause, "provider kept failing until the budget ran out");
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "provider_unavailable",
+                cause,
+            ));
+        }
+        Err(_) => {
+            logs.metrics.count("timeout");
+            tracing::warn!(budget = ?upstream.first_byte_budget, "provider did not answer within the budget");
+            return Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "provider_timeout",
+                format!(
+                    "the log provider did not answer within {} s",
+                    upstream.first_byte_budget.as_secs_f64()
+                ),
+            ));
+        }
+        Ok(Err(err)) => {
+            let (outcome, code) = match err {
+                UpstreamError::Rejected(_) => ("rejected", "provider_rejected_key"),
+                UpstreamError::Refused(_) => ("refused", "provider_refused_request"),
+                UpstreamError::Unavailable(_) => ("unavailable", "provider_unavailable"),
+            };
+            logs.metrics.count(outcome);
+            tracing::warn!(error = %err, "download failed");
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                code,
+                err.to_string(),
+            ));
+        }
+        Ok(Ok(response)) => response,
+    };
+    logs.metrics.count("ok");
+
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("application/x-ndjson"));
+    let bytes = logs.metrics.bytes.clone();
+    let body = response
+        .bytes_stream()
+        .inspect_ok(move |chunk| {
+            bytes.inc_by(chunk.len() as u64);
+        })
+        .inspect_err(|err| tracing::warn!(error = %err, "provider stream broke off mid-transfer"));
+    let mut response = Body::from_stream(body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type);
+    Ok(response)
+}
+
+impl Upstream {
+    /// One attempt: resolves when the provider's response head has arrived.
+    async fn send(&self, url: Url) -> Result<reqwest::Response, UpstreamError> {
+        let response = self
+            .client
+            .get(url)
+            .header(header::AUTHORIZATION, self.authorization.clone())
+            .timeout(self.stream_timeout)
+            .send()
+            .await
+            .map_err(|err| UpstreamError::Unavailable(describe(err)))?;
+        let status = response.status();
+        match status.as_u16() {
+            200..=299 => Ok(response),
+            401 | 403 => Err(UpstreamError::Rejected(status.as_u16())),
+            429 | 500..=599 => Err(UpstreamError::Unavailable(format!(
+                "HTTP {}",
+                status.as_u16()
+            ))),
+            other => Err(UpstreamError::Refused(other)),
+        }
+    }
+}
+
+/// A short cause without the URL's query (which is the client's, and may be long).
+fn describe(err: reqwest::Error) -> String {
+    if err.is_connect() {
+        "connection failed".to_string()
+    } else if err.is_timeout() {
+        "timed out".to_string()
+    } else {
+        let mut cause = err.without_url().to_string();
+        cause.truncate(200);
+        cause
+    }
+}
+
+/// The provider URL with the client's query appended to any query it already has.
+fn with_query(base: &Url, query: Option<&str>) -> Url {
+    let mut url = base.clone();
+    let extra = query.filter(|q| !q.is_empty());
+    let combined = match (base.query().filter(|q| !q.is_empty()), extra) {
+        (Some(own), Some(extra)) => Some(format!("{own}&{extra}")),
+        (Some(own), None) => Some(own.to_string()),
+        (None, Some(extra)) => Some(extra.to_string()),
+        (None, None) => None,
+    };
+    url.set_query(combined.as_deref());
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_is_passed_through_and_merged() {
+        let base = Url::parse("http://p/v1/logs").unwrap();
+        assert_eq!(with_query(&base, None).as_str(), "http://p/v1/logs");
+        assert_eq!(
+            with_query(&base, Some("since=2026-01-01T00:00:00Z&limit=5")).as_str(),
+            "http://p/v1/logs?since=2026-01-01T00:00:00Z&limit=5"
+        );
+        let with_own = Url::parse("http://p/v1/logs?tenant=a").unwrap();
+        assert_eq!(
+            with_query(&with_own, Some("limit=5")).as_str(),
+            "http://p/v1/logs?tenant=a&limit=5"
+        );
+    }
+
+    #[test]
+    fn only_unavailability_is_retried() {
+        assert!(UpstreamError::Unavailable("x".into()).is_retryable());
+        assert!(!UpstreamError::Rejected(401).is_retryable());
+        assert!(!UpstreamError::Refused(400).is_retryable());
+    }
+}

@@ -1,0 +1,118 @@
+//! Shared test fixtures: the backend and real or deliberately broken providers on port 0.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use backend_api::Config;
+use platform::Shutdown;
+use secrecy::SecretString;
+
+pub const KEY: &str = "it-key-7f3a9c2e41d8b6057e9a";
+
+/// A running backend-api and the flag that stops it.
+pub struct Backend {
+    pub base: String,
+    pub shutdown: Shutdown,
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+/// Backend with no simulated latency and the given provider URL and key.
+pub fn config(provider: Option<String>, key: Option<&str>) -> Config {
+    let mut config = Config::local();
+    config.simulated_latency_ms = 0;
+    config.external_logs_url = provider.map(|u| u.parse().unwrap());
+    config.external_integration_key = key.map(|k| SecretString::from(k.to_string()));
+    config
+}
+
+pub async fn start_backend(config: Config) -> Backend {
+    let shutdown = Shutdown::new();
+    let service = backend_api::service(config).expect("valid config");
+    let (addr, _task) = platform::server::spawn(service, shutdown.clone())
+        .await
+        .unwrap();
+    Backend {
+        base: format!("http://{addr}"),
+        shutdown,
+    }
+}
+
+/// The real log-provider, in process, accepting `key`.
+pub async fn start_provider(key: &str, first_byte_delay: Duration) -> (String, Shutdown) {
+    let shutdown = Shutdown::new();
+    let mut config = log_provider::Config::local(SecretString::from(key.to_string()));
+    config.first_byte_delay = first_byte_delay;
+    let (addr, _task) = platform::server::spawn(log_provider::service(config), shutdown.clone())
+        .await
+        .unwrap();
+    (format!("http://{addr}/v1/logs"), shutdown)
+}
+
+/// A URL where nothing listens: bind a port, then close it.
+pub async fn closed_port_url() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}/v1/logs")
+}
+
+/// A provider that accepts connections and never answers.
+pub async fn hung_provider() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    format!("http://{addr}/v1/logs")
+}
+
+/// A provider that always answers `status`, counting attempts.
+pub async fn failing_provider(status: StatusCode) -> (String, Arc<AtomicUsize>) {
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let counter = attempts.clone();
+    let app = Router::new().route(
+        "/v1/logs",
+        get(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                (status, "{\"error\":\"upstream trouble\"}")
+            }
+        }),
+    );
+    let addr = serve(app).await;
+    (format!("http://{addr}/v1/logs"), attempts)
+}
+
+pub async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+pub async fn json(response: reqwest::Response) -> serde_json::Value {
+    assert_eq!(response.headers()["content-type"], "application/json");
+    response.json().await.unwrap()
+}
+
+/// Reads a gauge or counter value from a Prometheus text page.
+pub fn metric(page: &str, name_with_labels: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|line| line.strip_prefix(name_with_labels)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}

@@ -85,6 +85,15 @@ async fn legacy_root_writes_a_record_and_answers_log_line() {
     server.stop().await;
 }
 
+/// Name, content type, body, expected status and error code.
+type BadInput = (
+    &'static str,
+    Option<&'static str>,
+    Vec<u8>,
+    u16,
+    &'static str,
+);
+
 #[tokio::test]
 async fn bad_input_gets_a_4xx_json_error_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -94,7 +103,7 @@ async fn bad_input_gets_a_4xx_json_error_and_writes_nothing() {
     let json = "application/json";
     let too_long = serde_json::json!({ "message": "x".repeat(8193) }).to_string();
     let over_limit = serde_json::json!({ "message": "y".repeat(70_000) }).to_string();
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<BadInput> = vec![
         (
             "no content type",
             None,

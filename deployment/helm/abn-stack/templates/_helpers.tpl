@@ -1,0 +1,101 @@
+{{- define "abn-stack.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "abn-stack.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "abn-stack.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels of a component this chart owns; call with (dict "root" $ "component" "health-check"). */}}
+{{- define "abn-stack.selectorLabels" -}}
+app.kubernetes.io/name: {{ .component }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{- end }}
+
+{{- define "abn-stack.labels" -}}
+helm.sh/chart: {{ include "abn-stack.chart" .root }}
+{{ include "abn-stack.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/part-of: abn-stack
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end }}
+
+{{/*
+Names of the components this chart owns: <release>-<component>, like the subcharts' defaults, so
+values files can name them (e.g. the dev EXTERNAL_LOGS_URL). CronJob names stay within 52
+characters (its Jobs add 11).
+*/}}
+{{- define "abn-stack.healthCheckName" -}}
+{{- printf "%s-health-check" (.Release.Name | trunc 39 | trimSuffix "-") }}
+{{- end }}
+
+{{- define "abn-stack.logProviderName" -}}
+{{- printf "%s-log-provider" (.Release.Name | trunc 50 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
+Names and labels of the subcharts' objects, computed by the subcharts' own named templates (named
+templates are global) with a context built from this chart's view of their values.
+*/}}
+{{- define "abn-stack.backendApiName" -}}
+{{- include "backend-api.fullname" (dict "Values" (index .Values "backend-api") "Release" .Release "Chart" (dict "Name" "backend-api")) }}
+{{- end }}
+
+{{- define "abn-stack.dataApiName" -}}
+{{- include "data-api.fullname" (dict "Values" (index .Values "data-api") "Release" .Release "Chart" (dict "Name" "data-api")) }}
+{{- end }}
+
+{{- define "abn-stack.backendApiSelectorLabels" -}}
+{{- include "backend-api.selectorLabels" (dict "Values" (index .Values "backend-api") "Release" .Release "Chart" (dict "Name" "backend-api")) }}
+{{- end }}
+
+{{- define "abn-stack.dataApiSelectorLabels" -}}
+{{- include "data-api.selectorLabels" (dict "Values" (index .Values "data-api") "Release" .Release "Chart" (dict "Name" "data-api")) }}
+{{- end }}
+
+{{/*
+Health-check targets (name=url, one per line): every service of this release by its own Service
+name and port, then healthCheck.extraTargets.
+*/}}
+{{- define "abn-stack.healthCheckTargets" -}}
+{{- $ns := .Release.Namespace -}}
+backend-api=http://{{ include "abn-stack.backendApiName" . }}.{{ $ns }}.svc:{{ (index .Values "backend-api").service.port }}/readyz
+data-api=http://{{ include "abn-stack.dataApiName" . }}.{{ $ns }}.svc:{{ (index .Values "data-api").service.port }}/readyz
+{{- if .Values.logProvider.enabled }}
+log-provider=http://{{ include "abn-stack.logProviderName" . }}.{{ $ns }}.svc:{{ .Values.logProvider.port }}/readyz
+{{- end }}
+{{- range .Values.healthCheck.extraTargets }}
+{{ . }}
+{{- end }}
+{{- end }}
+
+{{/* Arguments of a one-shot health-check run; call with (dict "root" $ "output" "<file or ->"). */}}
+{{- define "abn-stack.healthCheckArgs" -}}
+- --once
+- --timeout
+- {{ .root.Values.healthCheck.timeout | quote }}
+- --output
+- {{ .output | quote }}
+{{- range (include "abn-stack.healthCheckTargets" .root | trim | splitList "\n") }}
+- --target
+- {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{- define "abn-stack.image" -}}
+{{- printf "%s:%s" .image.repository (default .root.Chart.AppVersion .image.tag) }}
+{{- end }}

@@ -1,0 +1,60 @@
+{{/*
+Named templates are global across the umbrella and its subcharts: every name here starts with
+"data-api." so the umbrella can call them with a context built from its own values.
+*/}}
+{{- define "data-api.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "data-api.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "data-api.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "data-api.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "data-api.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "data-api.labels" -}}
+helm.sh/chart: {{ include "data-api.chart" . }}
+{{ include "data-api.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: store
+app.kubernetes.io/part-of: abn-stack
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "data-api.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "data-api.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "data-api.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* Grace period covers the drain and the shutdown timeout, plus slack for the process to exit. */}}
+{{- define "data-api.terminationGracePeriodSeconds" -}}
+{{- add .Values.config.drainPeriodSeconds .Values.config.shutdownTimeoutSeconds 5 }}
+{{- end }}
+
+{{/* Headless Service that gives StatefulSet pods their stable DNS names. */}}
+{{- define "data-api.headlessName" -}}
+{{- printf "%s-headless" (include "data-api.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}

@@ -1,0 +1,175 @@
+"""Offline sanity of monitoring/ (no promtool here): the alert rules and the Grafana dashboard parse,
+their PromQL is balanced, and every metric they read is one the services (or kube-state-metrics /
+the kubelet) really expose."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+import render
+from conftest import objects
+
+MONITORING = render.REPO_ROOT / "monitoring"
+RULES = MONITORING / "prometheus" / "abn-stack-rules.yaml"
+CHART_RULES = render.UMBRELLA / "files" / "abn-stack-rules.yaml"
+DASHBOARD = MONITORING / "grafana" / "abn-stack-dashboard.json"
+
+
+def histogram(name: str) -> set[str]:
+    return {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+
+
+# The services' /metrics, as agreed in the team's interface notes.
+SERVICE_METRICS = {
+    "http_requests_total", "http_requests_in_flight", "build_info",
+    "backend_upstream_requests_total", "backend_upstream_bytes_total",
+    "data_api_records_written_total", "data_api_store_bytes", "data_api_retention_bytes",
+    "data_api_store_writable", "data_api_write_errors_total",
+} | histogram("http_request_duration_seconds") | histogram("data_api_sync_duration_seconds") \
+  | histogram("data_api_commit_batch_size")
+# Outside the services: Prometheus itself, kube-state-metrics (the health-check CronJob has no
+# /metrics) and the kubelet (volume usage of the data-api claims).
+PLATFORM_METRICS = {
+    "up", "kube_job_status_failed", "kube_job_status_succeeded", "kube_cronjob_status_last_successful_time",
+    "kubelet_volume_stats_used_bytes", "kubelet_volume_stats_capacity_bytes",
+}
+KNOWN_METRICS = SERVICE_METRICS | PLATFORM_METRICS
+
+PROMQL_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool",
+                   "and", "or", "unless", "offset", "atan2", "inf", "nan"}
+GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+IDENTIFIER = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+
+
+def balanced(expr: str) -> bool:
+    pairs, stack = {")": "(", "]": "[", "}": "{"}, []
+    for char in re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr):
+        if char in "([{":
+            stack.append(char)
+        elif char in pairs:
+            if not stack or stack.pop() != pairs[char]:
+                return False
+    return not stack
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names read by a PromQL expression (Grafana variables allowed)."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', " ", expr)          # strings: label values, regexes
+    text = re.sub(r"\$\{?\w+\}?", " ", text)                  # $__rate_interval, ${datasource}
+    text = re.sub(r"\{[^}]*\}", " ", text)                    # label matchers
+    text = re.sub(r"\[[^\]]*\]", " ", text)                   # ranges and subqueries
+    text = GROUPING.sub(" ", text)                            # grouping label lists
+    text = re.sub(r"\b\d+(\.\d+)?([eE][+-]?\d+)?(ms|s|m|h|d|w|y)?\b", " ", text)  # numbers, durations
+    names = set()
+    for match in IDENTIFIER.finditer(text):
+        rest = text[match.end():].lstrip()
+        word = match.group()
+        if rest.startswith("(") or word.lower() in PROMQL_KEYWORDS:
+            continue                                          # a function or aggregation
+        names.add(word)
+    return names
+
+
+def load_rules() -> dict[str, Any]:
+    with open(RULES, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def all_rules() -> list[dict[str, Any]]:
+    return [rule for group in load_rules()["groups"] for rule in group["rules"]]
+
+
+def dashboard_exprs(panels: list[dict[str, Any]]) -> Iterator[tuple[str, str]]:
+    for panel in panels:
+        yield from dashboard_exprs(panel.get("panels", []))
+        for target in panel.get("targets", []):
+            yield panel["title"], target["expr"]
+
+
+def test_metric_name_extraction_sees_through_promql() -> None:
+    expr = ('histogram_quantile(0.95, sum by (le, route) (rate(http_request_duration_seconds_bucket'
+            '{job="x", route=~"/a|/b"}[$__rate_interval]))) / on (job) group_left up offset 5m > bool 1e3')
+    assert metric_names(expr) == {"http_request_duration_seconds_bucket", "up"}
+    assert metric_names("time() - max by (cronjob) (kube_cronjob_status_last_successful_time) or vector(0)") == \
+        {"kube_cronjob_status_last_successful_time"}
+    assert not balanced("sum(rate(x[5m])") and balanced('sum(rate(x{a="(("}[5m]))')
+
+
+def test_rules_file_is_a_valid_rule_file() -> None:
+    rules = load_rules()
+    assert set(rules) == {"groups"}
+    names = set()
+    for group in rules["groups"]:
+        assert set(group) <= {"name", "interval", "rules"} and group["rules"]
+        for rule in group["rules"]:
+            assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule
+            assert re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", rule["alert"]) and rule["alert"] not in names
+            names.add(rule["alert"])
+            assert re.fullmatch(r"\d+[smh]", rule.get("for", "0s")), rule["alert"]
+            assert rule["labels"]["severity"] in {"critical", "warning", "info"}
+            assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+            for text in rule["annotations"].values():
+                assert text.count("{{") == text.count("}}"), rule["alert"]
+
+
+@pytest.mark.parametrize("rule", all_rules(), ids=lambda rule: rule["alert"])
+def test_rule_expressions_read_exposed_metrics(rule: dict[str, Any]) -> None:
+    expr = rule["expr"]
+    assert balanced(expr), expr
+    names = metric_names(expr)
+    assert names, expr
+    assert names <= KNOWN_METRICS, names - KNOWN_METRICS
+
+
+def test_rules_cover_the_required_alerts() -> None:
+    by_metric: dict[str, set[str]] = {}
+    for rule in all_rules():
+        for name in metric_names(rule["expr"]):
+            by_metric.setdefault(name, set()).add(rule["alert"])
+    assert "up" in by_metric                                              # service down
+    assert any("5.." in r["expr"] and "http_requests_total" in r["expr"] for r in all_rules())  # error ratio
+    assert "http_request_duration_seconds_bucket" in by_metric            # latency
+    assert "kubelet_volume_stats_used_bytes" in by_metric                 # data-api volume filling
+    assert "data_api_store_writable" in by_metric
+    assert {"kube_job_status_failed", "kube_cronjob_status_last_successful_time"} <= set(by_metric)  # health-check
+
+
+def test_rule_job_names_match_the_service_monitor_jobs() -> None:
+    """The ServiceMonitors take `job` from app.kubernetes.io/name; the rules must use those values."""
+    docs = objects("dev", api_versions=("monitoring.coreos.com/v1/ServiceMonitor",))
+    service_names = {s["metadata"]["labels"]["app.kubernetes.io/name"] for s in docs if s["kind"] == "Service"}
+    for rule in all_rules():
+        for matcher in re.findall(r'\bjob=~?"([^"]+)"', rule["expr"]):
+            assert set(matcher.split("|")) <= service_names, (rule["alert"], matcher)
+
+
+def test_chart_ships_the_same_rules() -> None:
+    assert CHART_RULES.read_bytes() == RULES.read_bytes(), \
+        "copy monitoring/prometheus/abn-stack-rules.yaml to deployment/helm/abn-stack/files/"
+
+
+def test_dashboard_panels_read_exposed_metrics() -> None:
+    with open(DASHBOARD, encoding="utf-8") as handle:
+        dashboard = json.load(handle)
+    assert dashboard["uid"] and dashboard["title"]
+    exprs = list(dashboard_exprs(dashboard["panels"]))
+    assert len(exprs) >= 10
+    used = set()
+    for title, expr in exprs:
+        assert balanced(expr), (title, expr)
+        names = metric_names(expr)
+        assert names and names <= KNOWN_METRICS, (title, names - KNOWN_METRICS)
+        used |= names
+    # What the dashboard must show: request rate, error ratio, latency, data-api writes and sync
+    # latency, health-check results.
+    assert {"http_requests_total", "http_request_duration_seconds_bucket", "data_api_records_written_total",
+            "data_api_sync_duration_seconds_bucket", "kube_job_status_failed",
+            "kube_cronjob_status_last_successful_time"} <= used
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))

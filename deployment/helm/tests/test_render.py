@@ -1,0 +1,442 @@
+"""Assertions over the rendered manifests of the umbrella chart (default, dev and prod values)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+import helm_python as helm
+import pytest
+import yaml
+
+import render
+from conftest import ENVS, NAMESPACES, objects, rendered
+
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet"}
+# Every variable a chart may set, from the team's interface agreement (plus the CronJob's flags).
+KNOWN_ENV = {
+    "LISTEN_ADDR", "DRAIN_PERIOD", "SHUTDOWN_TIMEOUT", "REQUEST_TIMEOUT", "HEADER_READ_TIMEOUT",
+    "MAX_BODY_BYTES", "MAX_HEADER_BYTES", "MAX_CONNECTIONS", "LOG_FORMAT", "RUST_LOG",
+    "SIMULATED_LATENCY_MS", "EXTERNAL_LOGS_URL", "EXTERNAL_INTEGRATION_KEY",
+    "EXTERNAL_LOGS_CONNECT_TIMEOUT", "EXTERNAL_LOGS_TIMEOUT", "EXTERNAL_LOGS_RETRIES",
+    "PROVIDER_KEY", "LOG_DIR", "INSTANCE_ID", "LOG_SEGMENT_BYTES", "LOG_RETENTION_BYTES",
+}
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def one(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}: {len(found)} found"
+    return found[0]
+
+
+def pod_specs(docs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(object id, pod spec) of every object that runs containers."""
+    for doc in docs:
+        kind, name = doc["kind"], doc["metadata"]["name"]
+        if kind in WORKLOAD_KINDS or kind == "Job":
+            yield f"{kind}/{name}", doc["spec"]["template"]["spec"]
+        elif kind == "CronJob":
+            yield f"{kind}/{name}", doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        elif kind == "Pod":
+            yield f"{kind}/{name}", doc["spec"]
+
+
+def health_check_targets(args: list[str]) -> dict[str, str]:
+    targets = {}
+    for flag, value in zip(args, args[1:]):
+        if flag == "--target":
+            name, url = value.split("=", 1)
+            targets[name] = url
+    return targets
+
+
+def render_error(env: str, values_yaml: str, tmp_path) -> str:
+    """Render with one more values file on top of the environment's; return the schema error."""
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(values_yaml)
+    files = ([] if env == "default" else [render.env_values_file(env)]) + [extra]
+    with pytest.raises(helm.HelmValuesError) as caught:
+        render.render(render.UMBRELLA, files, namespace=NAMESPACES[env])
+    return str(caught.value)
+
+
+# --- environments -------------------------------------------------------------------------------
+
+
+def test_prod_creates_no_secret_and_no_log_provider() -> None:
+    docs = objects("prod")
+    assert by_kind(docs, "Secret") == []
+    assert not [d for d in docs if "log-provider" in d["metadata"]["name"]]
+    deployment = one(docs, "Deployment", "abn-stack-backend-api")
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    key = next(e for e in env if e["name"] == "EXTERNAL_INTEGRATION_KEY")
+    assert key["valueFrom"]["secretKeyRef"] == {"name": "abn-stack-integration-key", "key": "integration-key"}
+
+
+def test_dev_runs_the_log_provider_with_the_chart_made_secret() -> None:
+    docs = objects("dev")
+    secret = one(docs, "Secret", "abn-stack-integration-key")
+    assert base64.b64decode(secret["data"]["integration-key"])
+    provider = one(docs, "Deployment", "abn-stack-log-provider")
+    env = {e["name"]: e for e in provider["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PROVIDER_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "abn-stack-integration-key", "key": "integration-key"}
+    # The backend calls its own release's provider Service.
+    config = one(docs, "ConfigMap", "abn-stack-backend-api")["data"]
+    url = urlsplit(config["EXTERNAL_LOGS_URL"])
+    service = one(docs, "Service", url.hostname)
+    assert url.port == service["spec"]["ports"][0]["port"] and url.path == "/v1/logs"
+
+
+def test_dev_is_one_replica_and_prod_is_highly_available() -> None:
+    dev, prod = objects("dev"), objects("prod")
+    assert one(dev, "Deployment", "abn-stack-backend-api")["spec"]["replicas"] == 1
+    assert one(dev, "StatefulSet", "abn-stack-data-api")["spec"]["replicas"] == 1
+    hpa = one(prod, "HorizontalPodAutoscaler", "abn-stack-backend-api")
+    assert hpa["spec"]["minReplicas"] >= 2 and hpa["spec"]["scaleTargetRef"]["name"] == "abn-stack-backend-api"
+    # Under an HPA the Deployment leaves replicas to it (no fight on every upgrade).
+    assert "replicas" not in one(prod, "Deployment", "abn-stack-backend-api")["spec"]
+    pdbs = {d["metadata"]["name"]: d["spec"] for d in by_kind(prod, "PodDisruptionBudget")}
+    assert pdbs["abn-stack-backend-api"] == {"minAvailable": 1, "selector": pdbs["abn-stack-backend-api"]["selector"]}
+    assert "abn-stack-data-api" in pdbs
+    assert urlsplit(one(prod, "ConfigMap", "abn-stack-backend-api")["data"]["EXTERNAL_LOGS_URL"]).scheme == "https"
+
+
+# --- hardening ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_container_is_hardened_with_resources(env: str) -> None:
+    specs = list(pod_specs(objects(env)))
+    assert len(specs) >= 4
+    for where, spec in specs:
+        assert spec["automountServiceAccountToken"] is False, where
+        pod_sc = spec["securityContext"]
+        assert pod_sc["runAsNonRoot"] is True and pod_sc["seccompProfile"]["type"] == "RuntimeDefault", where
+        for container in spec["containers"] + spec.get("initContainers", []):
+            sc = container["securityContext"]
+            assert sc["runAsNonRoot"] is True, where
+            assert sc["runAsUser"] != 0, where
+            assert sc["readOnlyRootFilesystem"] is True, where
+            assert sc["allowPrivilegeEscalation"] is False, where
+            assert sc.get("privileged", False) is False, where
+            assert sc["capabilities"]["drop"] == ["ALL"] and not sc["capabilities"].get("add"), where
+            assert sc["seccompProfile"]["type"] == "RuntimeDefault", where
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(container["resources"][bound]), f"{where} {bound}"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_long_running_container_has_probes(env: str) -> None:
+    """Servers get startup, liveness and readiness probes; run-once pods (CronJob, helm test) have
+    nothing to probe and are bounded by activeDeadlineSeconds instead."""
+    for where, spec in pod_specs(objects(env)):
+        if where.startswith(("CronJob/", "Pod/")):
+            assert spec["restartPolicy"] == "Never", where
+            continue
+        for container in spec["containers"]:
+            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", where
+            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", where
+            assert container["startupProbe"]["httpGet"]["path"] == "/healthz", where
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_service_account_tokens_are_not_mounted(env: str) -> None:
+    for account in by_kind(objects(env), "ServiceAccount"):
+        assert account["automountServiceAccountToken"] is False, account["metadata"]["name"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_env_vars_are_the_agreed_names(env: str) -> None:
+    docs = objects(env)
+    names = set()
+    for config in by_kind(docs, "ConfigMap"):
+        names |= set(config["data"])
+    for _, spec in pod_specs(docs):
+        for container in spec["containers"]:
+            names |= {e["name"] for e in container.get("env", [])}
+    assert names <= KNOWN_ENV, names - KNOWN_ENV
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_grace_period_covers_drain_and_shutdown(env: str) -> None:
+    docs = objects(env)
+    for kind, name in (("Deployment", "abn-stack-backend-api"), ("StatefulSet", "abn-stack-data-api")):
+        workload = one(docs, kind, name)
+        config = one(docs, "ConfigMap", name)["data"]
+        drain = int(config["DRAIN_PERIOD"].rstrip("s"))
+        shutdown = int(config["SHUTDOWN_TIMEOUT"].rstrip("s"))
+        assert drain > 0
+        assert workload["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > drain + shutdown
+
+
+# --- labels and rollouts ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_object_has_the_recommended_labels(env: str) -> None:
+    for doc in objects(env):
+        labels = doc["metadata"].get("labels", {})
+        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
+                    "app.kubernetes.io/managed-by", "app.kubernetes.io/part-of", "helm.sh/chart"):
+            assert key in labels, f"{doc['kind']}/{doc['metadata']['name']} lacks {key}"
+        assert labels["app.kubernetes.io/instance"] == render.RELEASE
+
+
+def test_config_and_secret_changes_roll_the_pods() -> None:
+    def annotations(extra: dict[str, Any]) -> dict[str, str]:
+        docs = objects("dev", extra=extra)
+        return one(docs, "Deployment", "abn-stack-backend-api")["spec"]["template"]["metadata"]["annotations"]
+
+    base = annotations({"backend-api": {"config": {"rustLog": "info"}}})
+    config_changed = annotations({"backend-api": {"config": {"rustLog": "debug"}}})
+    secret_changed = annotations({"backend-api": {"integrationKey": {"value": "another-dev-key"}}})
+    assert config_changed["checksum/config"] != base["checksum/config"]
+    assert config_changed["checksum/secret"] == base["checksum/secret"]
+    assert secret_changed["checksum/secret"] != base["checksum/secret"]
+    data = objects("dev", extra={"data-api": {"config": {"simulatedLatencyMs": 5}}})
+    data_default = objects("dev")
+    checksum = lambda docs: one(docs, "StatefulSet", "abn-stack-data-api")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]  # noqa: E731
+    assert checksum(data) != checksum(data_default)
+
+
+# --- health-check -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("release", ["abn-stack", "demo"])
+@pytest.mark.parametrize("env", ENVS)
+def test_health_check_targets_are_the_release_services(env: str, release: str) -> None:
+    docs = objects(env, release=release)
+    services = {s["metadata"]["name"]: s for s in by_kind(docs, "Service") if s["spec"].get("clusterIP") != "None"}
+    cronjob = one(docs, "CronJob", f"{release}-health-check")
+    job_args = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    test_pod = one(docs, "Pod", f"{release}-health-check-test")
+    assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    expected = {"backend-api", "data-api"} | ({"log-provider"} if env == "dev" else set())
+    for args in (job_args, test_pod["spec"]["containers"][0]["args"]):
+        assert "--once" in args
+        targets = health_check_targets(args)
+        assert set(targets) == expected
+        for name, url in targets.items():
+            parts = urlsplit(url)
+            service_name, namespace = parts.hostname.split(".")[:2]
+            assert service_name in services, f"{name} -> {url}: no such Service in the release"
+            assert service_name.startswith(release)
+            assert namespace == NAMESPACES[env]
+            service = services[service_name]
+            assert service["metadata"]["labels"]["app.kubernetes.io/name"] == name
+            assert parts.port == service["spec"]["ports"][0]["port"]
+            assert parts.path == "/readyz"
+    assert len(services) == len(expected)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_health_check_cronjob_shape(env: str) -> None:
+    docs = objects(env)
+    cronjob = one(docs, "CronJob", "abn-stack-health-check")["spec"]
+    assert cronjob["concurrencyPolicy"] == "Forbid"
+    assert cronjob["successfulJobsHistoryLimit"] >= 1 and cronjob["failedJobsHistoryLimit"] >= 1
+    job = cronjob["jobTemplate"]["spec"]
+    assert 0 < job["activeDeadlineSeconds"] <= 600
+    pod = job["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    output = args[args.index("--output") + 1]
+    mount = pod["containers"][0]["volumeMounts"][0]
+    assert output.startswith(mount["mountPath"] + "/")
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    one(docs, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+
+
+# --- data-api volume ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_data_api_volume_is_mounted_at_var_data_logs(env: str) -> None:
+    docs = objects(env)
+    statefulset = one(docs, "StatefulSet", "abn-stack-data-api")
+    container = statefulset["spec"]["template"]["spec"]["containers"][0]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts == {"data": "/var/data/logs"}
+    claims = {c["metadata"]["name"]: c for c in statefulset["spec"]["volumeClaimTemplates"]}
+    assert claims["data"]["spec"]["accessModes"] == ["ReadWriteOnce"]
+    env_vars = {e["name"]: e for e in container["env"]}
+    assert env_vars["INSTANCE_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert one(docs, "ConfigMap", "abn-stack-data-api")["data"]["LOG_DIR"] == "/var/data/logs"
+    assert statefulset["spec"]["serviceName"] in {s["metadata"]["name"] for s in by_kind(docs, "Service")}
+
+
+def test_data_api_retention_fits_the_volume() -> None:
+    units = {"Mi": 2**20, "Gi": 2**30}
+    for env in ENVS:
+        docs = objects(env)
+        claim = one(docs, "StatefulSet", "abn-stack-data-api")["spec"]["volumeClaimTemplates"][0]
+        size = claim["spec"]["resources"]["requests"]["storage"]
+        capacity = int(size[:-2]) * units[size[-2:]]
+        retention = int(one(docs, "ConfigMap", "abn-stack-data-api")["data"]["LOG_RETENTION_BYTES"])
+        assert retention <= capacity * 0.8, env
+
+
+def test_data_api_existing_claim_and_no_persistence() -> None:
+    docs = objects("dev", extra={"data-api": {"persistence": {"existingClaim": "shared-logs", "accessModes": ["ReadWriteMany"]}}})
+    statefulset = one(docs, "StatefulSet", "abn-stack-data-api")["spec"]
+    assert "volumeClaimTemplates" not in statefulset
+    assert statefulset["template"]["spec"]["volumes"] == [{"name": "data", "persistentVolumeClaim": {"claimName": "shared-logs"}}]
+    docs = objects("dev", extra={"data-api": {"persistence": {"enabled": False}}})
+    volumes = one(docs, "StatefulSet", "abn-stack-data-api")["spec"]["template"]["spec"]["volumes"]
+    assert "emptyDir" in volumes[0]
+    notes = next(text for path, text in rendered("dev", extra={"data-api": {"persistence": {"enabled": False}}}).items() if path.endswith("NOTES.txt"))
+    assert "persistence is disabled" in notes
+
+
+# --- network policy -----------------------------------------------------------------------------
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_network_policies_default_deny_and_allow_the_stack_flows(env: str) -> None:
+    docs = objects(env)
+    policies = by_kind(docs, "NetworkPolicy")
+    deny = one(docs, "NetworkPolicy", "abn-stack-default-deny")["spec"]
+    assert deny["podSelector"] == {"matchLabels": {"app.kubernetes.io/instance": "abn-stack"}}
+    assert set(deny["policyTypes"]) == {"Ingress", "Egress"} and "ingress" not in deny and "egress" not in deny
+    pods = {where: labels for where, labels in (
+        (f"{d['kind']}/{d['metadata']['name']}",
+         (d["spec"]["jobTemplate"]["spec"]["template"] if d["kind"] == "CronJob" else d["spec"]["template"])["metadata"]["labels"])
+        for d in docs if d["kind"] in WORKLOAD_KINDS | {"CronJob"})}
+    # Every pod of the release is under the default deny, and has DNS.
+    dns = one(docs, "NetworkPolicy", "abn-stack-dns")["spec"]
+    for where, labels in pods.items():
+        assert selects(deny["podSelector"], labels) and selects(dns["podSelector"], labels), where
+
+    def egress_ports(source: dict[str, str], target: dict[str, str]) -> set[int]:
+        ports = set()
+        for policy in policies:
+            spec = policy["spec"]
+            if "Egress" in spec["policyTypes"] and selects(spec["podSelector"], source):
+                for rule in spec.get("egress") or []:
+                    if any("podSelector" in peer and selects(peer["podSelector"], target) for peer in rule.get("to", [])):
+                        ports |= {p["port"] for p in rule["ports"]}
+        return ports
+
+    def ingress_allowed(target: dict[str, str], source: dict[str, str]) -> bool:
+        for policy in policies:
+            spec = policy["spec"]
+            if "Ingress" in spec["policyTypes"] and selects(spec["podSelector"], target):
+                for rule in spec.get("ingress") or []:
+                    peers = rule.get("from")
+                    if peers is None or any("podSelector" in p and selects(p["podSelector"], source) for p in peers):
+                        return True
+        return False
+
+    health = pods["CronJob/abn-stack-health-check"]
+    backend = pods["Deployment/abn-stack-backend-api"]
+    data = pods["StatefulSet/abn-stack-data-api"]
+    assert egress_ports(health, backend) == {5000} and ingress_allowed(backend, health)
+    assert egress_ports(health, data) == {5001} and ingress_allowed(data, health)
+    assert ingress_allowed(backend, {"app": "anyone"}) and ingress_allowed(data, {"app": "anyone"})
+    if env == "dev":
+        provider = pods["Deployment/abn-stack-log-provider"]
+        assert egress_ports(backend, provider) == {5002} and ingress_allowed(provider, backend)
+        assert egress_ports(health, provider) == {5002} and ingress_allowed(provider, health)
+        assert not ingress_allowed(provider, {"app": "anyone"})
+    else:
+        backend_policy = one(docs, "NetworkPolicy", "abn-stack-backend-api")["spec"]
+        external = [r for r in backend_policy["egress"] if any("ipBlock" in p for p in r["to"])]
+        assert external and external[0]["ports"] == [{"port": 443, "protocol": "TCP"}]
+
+
+def test_network_policies_can_be_switched_off() -> None:
+    assert by_kind(objects("prod", extra={"networkPolicy": {"enabled": False}}), "NetworkPolicy") == []
+
+
+def test_api_ingress_can_be_restricted_but_keeps_the_health_check() -> None:
+    peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    docs = objects("prod", extra={"networkPolicy": {"apiIngressFrom": [peer]}})
+    rule = one(docs, "NetworkPolicy", "abn-stack-backend-api")["spec"]["ingress"][0]
+    assert rule["from"][0] == peer
+    assert rule["from"][1]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "health-check"
+
+
+# --- monitoring CRDs ----------------------------------------------------------------------------
+
+MONITORING_APIS = ("monitoring.coreos.com/v1", "monitoring.coreos.com/v1/ServiceMonitor",
+                   "monitoring.coreos.com/v1/PrometheusRule")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_service_monitors_only_when_the_crd_exists(env: str) -> None:
+    assert not [d for d in objects(env) if d["apiVersion"].startswith("monitoring.coreos.com/")]
+    docs = objects(env, api_versions=MONITORING_APIS)
+    monitors = by_kind(docs, "ServiceMonitor")
+    assert {m["metadata"]["name"] for m in monitors} == {"abn-stack-backend-api", "abn-stack-data-api"}
+    for monitor in monitors:
+        spec = monitor["spec"]
+        matching = [s for s in by_kind(docs, "Service")
+                    if selects(spec["selector"], s["metadata"]["labels"])
+                    and not any(s["metadata"]["labels"].get(e["key"]) is not None
+                                for e in spec["selector"].get("matchExpressions", []) if e["operator"] == "DoesNotExist")]
+        assert len(matching) == 1, monitor["metadata"]["name"]
+        port_names = {p["name"] for p in matching[0]["spec"]["ports"]}
+        assert {e["port"] for e in spec["endpoints"]} <= port_names
+        assert all(e["path"] == "/metrics" for e in spec["endpoints"])
+        assert spec["jobLabel"] == "app.kubernetes.io/name"
+    rule = one(docs, "PrometheusRule", "abn-stack")
+    with open(render.REPO_ROOT / "monitoring" / "prometheus" / "abn-stack-rules.yaml", encoding="utf-8") as handle:
+        assert rule["spec"] == yaml.safe_load(handle)
+
+
+# --- schema -------------------------------------------------------------------------------------
+
+
+def test_schema_rejects_a_wrong_type(tmp_path) -> None:
+    error = render_error("dev", "backend-api:\n  replicaCount: two\n", tmp_path)
+    assert "replicaCount" in error
+    error = render_error("default", "healthCheck:\n  enabled: \"yes\"\n", tmp_path)
+    assert "enabled" in error
+
+
+@pytest.mark.parametrize("values_yaml, key", [
+    ("replicas: 3\n", "replicas"),
+    ("backend-api:\n  replicas: 3\n", "replicas"),
+    ("data-api:\n  persistence:\n    sise: 2Gi\n", "sise"),
+    ("healthCheck:\n  schedulle: '* * * * *'\n", "schedulle"),
+])
+def test_schema_rejects_unknown_keys(values_yaml: str, key: str, tmp_path) -> None:
+    assert key in render_error("dev", values_yaml, tmp_path)
+
+
+def test_schema_rejects_prod_without_integration_secret_name(tmp_path) -> None:
+    with open(render.env_values_file("prod"), encoding="utf-8") as handle:
+        prod = yaml.safe_load(handle)
+    del prod["backend-api"]["integrationKeySecretName"]
+    bad = tmp_path / "prod-without-secret.yaml"
+    bad.write_text(yaml.safe_dump(prod))
+    with pytest.raises(helm.HelmValuesError) as caught:
+        render.render(render.UMBRELLA, [bad], namespace="abn-stack-prod")
+    assert "integrationKeySecretName" in str(caught.value)
+
+
+@pytest.mark.parametrize("values_yaml, key", [
+    ("backend-api:\n  integrationKey:\n    create: true\n    value: oops\n", "create"),
+    ("logProvider:\n  enabled: true\n", "enabled"),
+    ("backend-api:\n  config:\n    externalLogsUrl: ''\n", "externalLogsUrl"),
+])
+def test_schema_rejects_dev_shortcuts_in_prod(values_yaml: str, key: str, tmp_path) -> None:
+    assert key in render_error("prod", values_yaml, tmp_path)
+
+
+def test_schema_rejects_a_url_without_a_key(tmp_path) -> None:
+    error = render_error("default", "backend-api:\n  config:\n    externalLogsUrl: http://provider:5002/v1/logs\n", tmp_path)
+    assert "integrationKeySecretName" in error
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_environment_files_pass_the_schema(env: str) -> None:
+    assert objects(env)

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Helm chart check (issue 6, DESIGN.md §5/§6), offline, no cluster, no helm binary:
+#   1. helm dependency build of the umbrella (file:// subcharts, from the committed Chart.lock),
+#   2. render the umbrella for default, dev and prod values (helm-python-sdk = Helm's Go SDK)
+#      into build/charts/rendered/<env>.yaml,
+#   3. kubernetes-validate --strict of every rendered object for Kubernetes 1.30 and 1.37
+#      (the oldest and newest supported; kubernetes-validate 1.37.0 ships 1.25..1.37),
+#   4. checkov on the rendered manifests: 0 failed checks (exceptions are in-template
+#      checkov.io/skipN annotations, each with its reason),
+#   5. pytest deployment/helm/tests: helm lint --strict --with-subcharts per environment and
+#      Kubernetes version, the render assertions, schema rejections, and the monitoring/ rules and
+#      dashboard sanity (YAML/JSON parse, balanced PromQL, only exposed metric names).
+#
+# Usage, from anywhere in the repository:  scripts/check-charts.sh
+# Creates (or reuses, when their pins are unchanged) the venvs build/charts-venv and
+# build/checkov-venv (checkov pins many libraries of its own, so it lives apart).
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_root"
+
+tests=deployment/helm/tests
+umbrella=deployment/helm/abn-stack
+out=build/charts/rendered
+kube_versions=(1.30.0 1.37.0)
+
+log() { printf 'check-charts: %s\n' "$*" >&2; }
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+    log "needs Python >= 3.10 (found: $("$python" --version 2>&1)); set PYTHON=/path/to/python3"
+    exit 1
+fi
+
+# make_venv DIR REQUIREMENTS PROBE: (re)build DIR when the pins changed or PROBE is missing.
+make_venv() {
+    local venv=$1 requirements=$2 probe=$3
+    local stamp="$venv/.abn-stack-pins"
+    if [[ ! -x "$venv/bin/$probe" ]] || ! cmp -s "$requirements" "$stamp"; then
+        log "installing $requirements into $venv"
+        "$python" -m venv --clear "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$requirements"
+        "$venv/bin/pip" check >/dev/null || { "$venv/bin/pip" check >&2; exit 1; }
+        cp "$requirements" "$stamp"
+    fi
+}
+make_venv build/charts-venv "$tests/requirements.txt" kubernetes-validate
+make_venv build/checkov-venv "$tests/requirements-checkov.txt" checkov
+py=build/charts-venv/bin/python
+
+log "helm dependency build $umbrella"
+"$py" -c "import sys; sys.path.insert(0, '$tests'); import render; render.build_dependencies('$umbrella')"
+
+rm -rf "$out" && mkdir -p "$out"
+for env in default dev prod; do
+    args=(--no-dependency-build --release abn-stack)
+    if [[ $env == default ]]; then
+        args+=(--namespace abn-stack)
+    else
+        args+=(--namespace "abn-stack-$env" -f "deployment/configuration/$env/values.yaml")
+    fi
+    log "render $env"
+    "$py" "$tests/render.py" "${args[@]}" >"$out/$env.yaml"
+    log "  $(grep -c '^kind:' "$out/$env.yaml") objects: $(grep '^kind:' "$out/$env.yaml" | sort | uniq -c | awk '{printf "%s %s, ", $1, $3}')"
+done
+
+for version in "${kube_versions[@]}"; do
+    log "kubernetes-validate --strict -k $version"
+    build/charts-venv/bin/kubernetes-validate --strict --quiet -k "$version" "$out"/*.yaml
+done
+
+log "checkov (kubernetes framework) on $out"
+# --skip-download: no Prisma Cloud calls (no network here); the checks ship with the package.
+build/checkov-venv/bin/checkov --directory "$out" --framework kubernetes --skip-download \
+    --compact --quiet --output cli
+
+log "pytest $tests"
+"$py" -m pytest -p no:cacheprovider "$tests"

@@ -173,3 +173,12 @@ def test_dashboard_panels_read_exposed_metrics() -> None:
             "kube_cronjob_status_last_successful_time"} <= used
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
+
+
+def test_service_metrics_are_registered_by_the_services() -> None:
+    """Each service metric the rules and dashboard may read is registered in crates/ under that
+    name (prometheus-client appends _total to counters; histograms add _bucket/_sum/_count)."""
+    sources = "\n".join(path.read_text(encoding="utf-8") for path in (render.REPO_ROOT / "crates").rglob("*.rs"))
+    for metric in sorted(SERVICE_METRICS):
+        base = re.sub(r"_(total|bucket|sum|count)$", "", metric)
+        assert f'"{base}"' in sources, f"{metric}: no service registers {base!r}"

@@ -21,6 +21,8 @@ KNOWN_ENV = {
     "SIMULATED_LATENCY_MS", "EXTERNAL_LOGS_URL", "EXTERNAL_INTEGRATION_KEY",
     "EXTERNAL_LOGS_CONNECT_TIMEOUT", "EXTERNAL_LOGS_TIMEOUT", "EXTERNAL_LOGS_RETRIES",
     "PROVIDER_KEY", "LOG_DIR", "INSTANCE_ID", "LOG_SEGMENT_BYTES", "LOG_RETENTION_BYTES",
+    # health-check's history rotation (crates/health-check/src/cli.rs).
+    "HEALTHCHECK_OUTPUT_MAX_BYTES", "HEALTHCHECK_OUTPUT_KEEP_FILES",
 }
 
 
@@ -269,15 +271,24 @@ def test_data_api_volume_is_mounted_at_var_data_logs(env: str) -> None:
     assert statefulset["spec"]["serviceName"] in {s["metadata"]["name"] for s in by_kind(docs, "Service")}
 
 
-def test_data_api_retention_fits_the_volume() -> None:
+def quantity_bytes(size: str) -> int:
     units = {"Mi": 2**20, "Gi": 2**30}
-    for env in ENVS:
-        docs = objects(env)
-        claim = one(docs, "StatefulSet", "abn-stack-data-api")["spec"]["volumeClaimTemplates"][0]
-        size = claim["spec"]["resources"]["requests"]["storage"]
-        capacity = int(size[:-2]) * units[size[-2:]]
-        retention = int(one(docs, "ConfigMap", "abn-stack-data-api")["data"]["LOG_RETENTION_BYTES"])
-        assert retention <= capacity * 0.8, env
+    return int(size[:-2]) * units[size[-2:]]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_retention_fits_the_volumes(env: str) -> None:
+    docs = objects(env)
+    claim = one(docs, "StatefulSet", "abn-stack-data-api")["spec"]["volumeClaimTemplates"][0]
+    capacity = quantity_bytes(claim["spec"]["resources"]["requests"]["storage"])
+    retention = int(one(docs, "ConfigMap", "abn-stack-data-api")["data"]["LOG_RETENTION_BYTES"])
+    assert retention <= capacity * 0.8
+    history = one(docs, "PersistentVolumeClaim", "abn-stack-health-check")
+    capacity = quantity_bytes(history["spec"]["resources"]["requests"]["storage"])
+    cronjob = one(docs, "CronJob", "abn-stack-health-check")
+    env_vars = {e["name"]: e["value"] for e in cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    kept = (int(env_vars["HEALTHCHECK_OUTPUT_KEEP_FILES"]) + 1) * int(env_vars["HEALTHCHECK_OUTPUT_MAX_BYTES"])
+    assert kept <= capacity * 0.8
 
 
 def test_data_api_existing_claim_and_no_persistence() -> None:
@@ -346,10 +357,14 @@ def test_network_policies_default_deny_and_allow_the_stack_flows(env: str) -> No
         assert egress_ports(backend, provider) == {5002} and ingress_allowed(provider, backend)
         assert egress_ports(health, provider) == {5002} and ingress_allowed(provider, health)
         assert not ingress_allowed(provider, {"app": "anyone"})
+    backend_egress = one(docs, "NetworkPolicy", "abn-stack-backend-api")["spec"]["egress"]
+    external = [r for r in backend_egress if any("ipBlock" in p for p in r["to"])]
+    if env == "prod":
+        assert len(external) == 1 and external[0]["ports"] == [{"port": 443, "protocol": "TCP"}]
     else:
-        backend_policy = one(docs, "NetworkPolicy", "abn-stack-backend-api")["spec"]
-        external = [r for r in backend_policy["egress"] if any("ipBlock" in p for p in r["to"])]
-        assert external and external[0]["ports"] == [{"port": 443, "protocol": "TCP"}]
+        # No external provider by default or in dev: nothing out of the backend but DNS (and dev's
+        # log-provider).
+        assert external == []
 
 
 def test_network_policies_can_be_switched_off() -> None:

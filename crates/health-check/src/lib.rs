@@ -102,7 +102,9 @@ pub enum RunError {
 /// A history write failure is an error (after the human lines were printed).
 pub async fn run_once(config: &RunConfig) -> Result<RunSummary, RunError> {
     let client = probe::http_client()?;
-    run_with(&client, config).await
+    let (summary, written) = run_with(&client, config).await;
+    written?;
+    Ok(summary)
 }
 
 /// Runs every `interval` until `shutdown` is triggered; a run in progress finishes first (it
@@ -131,13 +133,11 @@ pub async fn run_loop(
             _ = ticks.tick() => {}
         }
         summary.runs += 1;
-        match run_with(&client, &config).await {
-            Ok(run) => summary.unhealthy_runs += u64::from(!run.healthy()),
-            Err(RunError::History(e)) => {
-                summary.history_failures += 1;
-                tracing::error!(error = %e, "health history not written");
-            }
-            Err(e) => return Err(e),
+        let (run, written) = run_with(&client, &config).await;
+        summary.unhealthy_runs += u64::from(!run.healthy());
+        if let Err(e) = written {
+            summary.history_failures += 1;
+            tracing::error!(error = %e, "health history not written");
         }
     }
     tracing::info!(
@@ -149,7 +149,12 @@ pub async fn run_loop(
     Ok(summary)
 }
 
-async fn run_with(client: &reqwest::Client, config: &RunConfig) -> Result<RunSummary, RunError> {
+/// One run: probe, print, log the failures, append the history (whose outcome is returned
+/// beside the results, so that a write failure never hides them).
+async fn run_with(
+    client: &reqwest::Client,
+    config: &RunConfig,
+) -> (RunSummary, Result<(), HistoryError>) {
     let records = probe::probe_all(client, &config.targets, config.timeout).await;
     if config.print_human_lines {
         print_human_lines(&records);
@@ -164,8 +169,8 @@ async fn run_with(client: &reqwest::Client, config: &RunConfig) -> Result<RunSum
             "health check failed"
         );
     }
-    history::append(&config.history, &records)?;
-    Ok(RunSummary { records })
+    let written = history::append(&config.history, &records);
+    (RunSummary { records }, written)
 }
 
 fn print_human_lines(records: &[ProbeRecord]) {

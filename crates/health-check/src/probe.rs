@@ -104,7 +104,7 @@ fn judge(
     ProbeRecord {
         ts: format_ts(ts),
         target: target.name.clone(),
-        url: target.url.clone(),
+        url: target.display_url(),
         ok: error.is_none(),
         status,
         latency_ms: latency.as_millis().try_into().unwrap_or(u64::MAX),

@@ -86,6 +86,20 @@ impl Target {
     }
 }
 
+impl Target {
+    /// The URL as shown in lines, the history and logs: a password in it is replaced, so a
+    /// basic-auth target does not leak its secret into files and logs.
+    pub fn display_url(&self) -> String {
+        match reqwest::Url::parse(&self.url) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("redacted"));
+                url.to_string()
+            }
+            _ => self.url.clone(),
+        }
+    }
+}
+
 /// Parses `name=url` (a `--target` flag or one item of `HEALTHCHECK_TARGETS`).
 pub fn parse_target_arg(s: &str) -> Result<Target, String> {
     let (name, url) = s.split_once('=').ok_or_else(|| {
@@ -152,6 +166,16 @@ mod tests {
             .expect_status(42)
             .validate()
             .is_err());
+    }
+
+    #[test]
+    fn passwords_in_urls_are_not_shown() {
+        let t = Target::new("a", "http://user:hunter2@h/x");
+        assert_eq!(t.display_url(), "http://user:redacted@h/x");
+        assert_eq!(
+            Target::new("a", "http://h/x?y=1").display_url(),
+            "http://h/x?y=1"
+        );
     }
 
     #[test]

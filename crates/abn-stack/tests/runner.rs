@@ -1,0 +1,134 @@
+//! The all-in-one runner as a user starts it: every service answers, the backend is wired to the
+//! provider, records land under the var folder, the health loop writes its history, and Ctrl-C
+//! (SIGINT) stops everything with exit code 0.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn url_after(banner: &str, name: &str) -> String {
+    banner
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix(name))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{name} in banner:\n{banner}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_whole_stack_runs_in_one_process_and_stops_on_ctrl_c() {
+    let var = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_abn-stack"))
+        .env_clear()
+        .env("ABN_VAR_DIR", var.path())
+        .env("ABN_BACKEND_ADDR", "127.0.0.1:0")
+        .env("ABN_DATA_ADDR", "127.0.0.1:0")
+        .env("ABN_PROVIDER_ADDR", "127.0.0.1:0")
+        .env("ABN_API_LATENCY_MS", "0")
+        .env("ABN_DATA_LATENCY_MS", "0")
+        .env("ABN_HEALTH_INTERVAL", "100ms")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = Arc::new(Mutex::new(String::new()));
+    let (banner_tx, banner_rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    {
+        let output = output.clone();
+        std::thread::spawn(move || {
+            let mut banner = String::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                output.lock().unwrap().push_str(&format!("{line}\n"));
+                if line.starts_with("abn-stack is running") || !banner.is_empty() {
+                    banner.push_str(&format!("{line}\n"));
+                }
+                if line.starts_with("Ctrl-C stops") {
+                    let _ = banner_tx.send(std::mem::take(&mut banner));
+                }
+            }
+        });
+    }
+    {
+        let output = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                output.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+    }
+    let banner = banner_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("banner printed");
+    let backend = url_after(&banner, "backend-api");
+    let data = url_after(&banner, "data-api");
+    let provider = url_after(&banner, "log-provider");
+
+    let api = reqwest::get(format!("{backend}/api_1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(api.starts_with("completed: "), "{api}");
+    let logs = reqwest::get(format!("{backend}/download_external_logs?limit=7"))
+        .await
+        .unwrap();
+    assert_eq!(
+        logs.status(),
+        200,
+        "backend is wired to the provider with the shared key"
+    );
+    assert_eq!(logs.text().await.unwrap().lines().count(), 7);
+    assert_eq!(
+        reqwest::get(format!("{provider}/v1/logs"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    let legacy = reqwest::get(format!("{data}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(legacy.starts_with("Log: "), "{legacy}");
+    let records: serde_json::Value = reqwest::get(format!("{data}/logs?limit=5"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!records.to_string().is_empty());
+    let segments = std::fs::read_dir(var.path().join("logs")).unwrap().count();
+    assert!(segments >= 1, "records live under the var folder");
+
+    let history = var.path().join("health").join("health_check.log");
+    let healthy_probes = loop {
+        let text = std::fs::read_to_string(&history).unwrap_or_default();
+        let ok = text.lines().filter(|l| l.contains("\"ok\":true")).count();
+        if ok >= 3 {
+            break ok;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(healthy_probes >= 3);
+
+    // SAFETY: kill(2) on our own child with a valid signal.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{}", output.lock().unwrap());
+    let output = output.lock().unwrap();
+    assert!(
+        !output.contains("Bearer"),
+        "the generated key is never printed"
+    );
+}

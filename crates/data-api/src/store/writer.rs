@@ -386,7 +386,7 @@ impl Writer {
         let mut segments = segment::list(io.as_ref(), &dir)
             .map_err(|e| StoreError::from_io(&e, &ctx("listing", &dir)))?;
         let mut torn_tail = None;
-        if let Some(last) = segments.last_mut() {
+        if let Some(last) = segments.last().copied() {
             let path = dir.join(segment::file_name(last.seq));
             let data = io
                 .read_file(&path)
@@ -396,6 +396,15 @@ impl Writer {
             if let Some(rollback) = self.rollback_to.filter(|r| r.seq == last.seq) {
                 keep = keep.min(rollback.len);
             }
+            if let Some(time) = valid.last_time {
+                self.last_time = self.last_time.max(time);
+            }
+            // Readers may use what is valid even if the volume refuses writes below.
+            if let Some(l) = segments.last_mut() {
+                l.len = keep;
+            }
+            self.segments = segments.clone();
+            self.publish();
             let mut file = io
                 .open_append(&path, false)
                 .map_err(|e| StoreError::from_io(&e, &ctx("opening", &path)))?;
@@ -424,10 +433,6 @@ impl Writer {
                         "removed records of a failed write that were never acknowledged"
                     );
                 }
-            }
-            last.len = keep;
-            if let Some(time) = valid.last_time {
-                self.last_time = self.last_time.max(time);
             }
             self.active = Some(file);
         } else {

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Builds the four abn-stack images from static release binaries, without pulling anything:
+#   abn-stack/{backend-api,data-api,health-check,log-provider}:<crate version>
+#
+# Usage (from anywhere in the repository):
+#   scripts/build-images.sh
+# Environment:
+#   IMAGE_TAG     tag to apply (default: the workspace crate version, e.g. 0.1.0)
+#   IMAGE_PREFIX  repository prefix (default: abn-stack)
+#   SKIP_CARGO=1  reuse the binaries already in target/static (the check script's second call)
+#
+# Binaries are built into CARGO_TARGET_DIR=target/static so release builds never fight the debug
+# builds in target/. Static glibc binaries cannot use glibc's NSS for DNS; the services resolve
+# names with reqwest's hickory-dns resolver (pure Rust, reads /etc/resolv.conf), which
+# scripts/check-containers.sh proves inside the containers.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_root"
+
+binaries=(log-provider backend-api data-api health-check)
+target=x86_64-unknown-linux-gnu
+static_dir=target/static
+context=build/docker-context
+prefix=${IMAGE_PREFIX:-abn-stack}
+
+workspace_version() {
+    # version = "x.y.z" under [workspace.package] in the root Cargo.toml
+    awk '/^\[/{section=$0} section=="[workspace.package]" && $1=="version" {gsub(/"/,"",$3); print $3; exit}' Cargo.toml
+}
+
+version=$(workspace_version)
+[[ -n "$version" ]] || { echo "build-images: no [workspace.package] version in Cargo.toml" >&2; exit 1; }
+tag=${IMAGE_TAG:-$version}
+revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+if [[ -n "$(git status --porcelain 2>/dev/null | head -1)" ]]; then revision="${revision}-dirty"; fi
+source_url=$(awk -F'"' '/^repository *=/{print $2; exit}' Cargo.toml)
+
+if [[ "${SKIP_CARGO:-0}" != 1 ]]; then
+    packages=()
+    for b in "${binaries[@]}"; do packages+=(-p "$b"); done
+    echo "build-images: cargo build --release (static, $target) -> $static_dir" >&2
+    # --target keeps RUSTFLAGS away from build scripts and proc macros, which must stay dynamic.
+    RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR="$static_dir" \
+        cargo build --release --target "$target" "${packages[@]}"
+fi
+
+# The CA bundle comes from Debian's ca-certificates package (the host's generated bundle).
+ca_bundle=/etc/ssl/certs/ca-certificates.crt
+ca_version=$(dpkg-query -W -f='${Version}' ca-certificates 2>/dev/null || true)
+if [[ -z "$ca_version" || ! -s "$ca_bundle" ]]; then
+    echo "build-images: Debian's ca-certificates package is needed (apt-get install ca-certificates)" >&2
+    exit 1
+fi
+
+rm -rf "$context"
+mkdir -p "$context/bin" "$context/volumes/logs" "$context/volumes/health"
+cp "$ca_bundle" "$context/ca-certificates.crt"
+for b in "${binaries[@]}"; do
+    bin="$static_dir/$target/release/$b"
+    [[ -x "$bin" ]] || { echo "build-images: $bin is missing (run without SKIP_CARGO)" >&2; exit 1; }
+    # A dynamic binary would fail in scratch with a confusing "no such file or directory".
+    if readelf -l "$bin" | grep -q 'Requesting program interpreter'; then
+        echo "build-images: $bin is dynamically linked; expected +crt-static" >&2
+        exit 1
+    fi
+    cp "$bin" "$context/bin/$b"
+done
+
+for b in "${binaries[@]}"; do
+    image="$prefix/$b:$tag"
+    echo "build-images: $image" >&2
+    docker build --quiet \
+        -f deployment/docker/Dockerfile \
+        --target "$b" \
+        --build-arg VERSION="$version" \
+        --build-arg REVISION="$revision" \
+        --build-arg SOURCE="$source_url" \
+        --build-arg CA_CERTIFICATES_VERSION="$ca_version" \
+        -t "$image" \
+        "$context" >/dev/null
+done
+
+for b in "${binaries[@]}"; do
+    docker image inspect --format "{{index .RepoTags 0}} {{.Size}}" "$prefix/$b:$tag"
+done | awk '{printf "%-40s %6.1f MB\n", $1, $2/1000000}'

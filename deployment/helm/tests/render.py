@@ -147,17 +147,41 @@ def lint(
     namespace: str = "abn-stack-dev",
     kube_version: str | None = None,
 ) -> list[str]:
-    """`helm lint --strict --with-subcharts`; returns the findings at warning level or above."""
+    """`helm lint --strict --with-subcharts`; returns the findings at warning level or above.
+
+    The SDK's with_subcharts option lints the top chart only (total_charts_linted stays 1), and the
+    helm CLI's --with-subcharts would hand the umbrella's values to every subchart (helm/helm#12798),
+    which the subcharts' strict schemas rightly reject. So each packaged subchart in charts/ is
+    linted here as well, with the values it really receives in a release: its own section of the
+    umbrella's values.yaml and values files, plus `global`.
+    """
+    chart_dir = Path(chart_dir)
+    values = load_values(values_files)
+    findings = _lint_one(chart_dir, values, namespace, kube_version)
+    if (chart_dir / "charts").is_dir():
+        with open(chart_dir / "values.yaml", encoding="utf-8") as handle:
+            umbrella_defaults = yaml.safe_load(handle) or {}
+        effective = merge_values(umbrella_defaults, values)
+        for archive in sorted((chart_dir / "charts").glob("*.tgz")):
+            name = archive.name.rsplit("-", 1)[0]
+            sub_values = merge_values(effective.get(name) or {}, {"global": effective.get("global") or {}})
+            findings += [f"{name}: {finding}" for finding in _lint_one(archive, sub_values, namespace, kube_version)]
+    return findings
+
+
+def _lint_one(path: Path, values: dict[str, Any], namespace: str, kube_version: str | None) -> list[str]:
     report = helm.lint(
-        chart_dir,
-        load_values(values_files) or None,
+        path,
+        values or None,
         strict=True,
         with_subcharts=True,
         namespace=namespace,
         kube_version=kube_version,
     )
+    if report.get("total_charts_linted") != 1:
+        return [f"{path}: expected one chart linted, got {report.get('total_charts_linted')}"]
     problems = [f"{m['path']}: {m['error']}" for m in report.get("messages", []) if m.get("severity", 0) >= 2]
-    problems += list(report.get("errors") or [])
+    problems += [error for error in report.get("errors") or [] if error not in {m["error"] for m in report.get("messages", [])}]
     return problems
 
 

@@ -29,3 +29,11 @@ def test_lint_reports_a_broken_values_file(tmp_path) -> None:
     bad.write_text("backend-api:\n  replicaCount: two\n")
     problems = render.lint(render.UMBRELLA, [bad], kube_version=KUBE_VERSIONS[0])
     assert any("replicaCount" in p for p in problems), problems
+
+
+def test_lint_covers_each_subchart_with_its_own_values(tmp_path) -> None:
+    """Subcharts are linted too, each with its own section of the values (and `global`)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data-api:\n  persistence:\n    size: lots\n")
+    problems = render.lint(render.UMBRELLA, [bad], kube_version=KUBE_VERSIONS[0])
+    assert any(p.startswith("data-api: ") and "size" in p for p in problems), problems

@@ -15,7 +15,6 @@ import yaml
 from conftest import (
     ANSIBLE_DIR,
     FIXTURE_CHARTS,
-    HELM_SDK,
     PLAYBOOK,
     base_env,
     run,
@@ -47,19 +46,35 @@ def kubeconfig(tmp_path: Path) -> Path:
     return path
 
 
+def fake_helm(directory: Path, plugins: str) -> Path:
+    """A stand-in helm for the pre-flight: `version` and `plugin list` only (no cluster here)."""
+    path = directory / "helm"
+    path.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        "  version) echo v3.19.0 ;;\n"
+        f"  plugin) printf 'NAME\\tVERSION\\tDESCRIPTION\\n{plugins}' ;;\n"
+        "  *) echo \"fake helm: $1 is not expected in pre-flight\" >&2; exit 3 ;;\n"
+        "esac\n",
+        encoding="utf-8",
+    )
+    path.chmod(0o755)
+    return path
+
+
 @pytest.fixture
 def fixture_chart_vars(tmp_path: Path) -> list[str]:
-    """Point the play at the fixture chart so these tests do not depend on the real chart."""
+    """Point the play at the fixture chart and a helm with helm-diff, independent of the real chart."""
     values = tmp_path / "values.yaml"
     values.write_text("greeting: preflight\n", encoding="utf-8")
+    helm = fake_helm(tmp_path, "diff\\t3.9.14\\tPreview helm upgrade changes as a diff\\n")
     return [
         "-e",
         f"chart_path={FIXTURE_CHARTS / 'demo'}",
         "-e",
         f'{{"values_files": ["{values}"]}}',
-        # The helm pre-flight runs `<helm> version`; the helm-sdk command answers it offline.
         "-e",
-        f"helm_binary={HELM_SDK}",
+        f"helm_binary={helm}",
     ]
 
 
@@ -86,6 +101,23 @@ def test_kube_context_missing_from_kubeconfig_fails_before_any_cluster_task(
     assert result.returncode != 0
     assert "kube context abn-stack-prod is not in" in result.stdout
     assert "known: minikube" in result.stdout
+    assert "Create the namespace" not in result.stdout
+
+
+def test_missing_helm_diff_plugin_fails_before_any_cluster_task(
+    kubeconfig: Path, fixture_chart_vars: list[str], tmp_path: Path
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    no_plugins = fake_helm(bin_dir, "")
+
+    result = run_playbook(
+        "-e", "app_env=dev", *fixture_chart_vars, "-e", f"helm_binary={no_plugins}",
+        env=base_env(KUBECONFIG=str(kubeconfig)),
+    )
+
+    assert result.returncode != 0
+    assert "the helm-diff plugin is missing" in result.stdout
     assert "Create the namespace" not in result.stdout
 
 

@@ -132,3 +132,40 @@ def test_dev_overrides_only_move_the_secret_out_of_the_chart(playbook_renders) -
 def test_prod_render_equals_the_plain_values_file_render(playbook_renders) -> None:
     # prod's values file already names the existing Secret: the overrides change nothing.
     assert canonical(playbook_renders["prod"]) == canonical(chart_check_render("prod", None))
+
+
+def pod_specs(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    specs = []
+    for obj in objects:
+        spec = {
+            "Deployment": lambda o: o["spec"]["template"]["spec"],
+            "StatefulSet": lambda o: o["spec"]["template"]["spec"],
+            "CronJob": lambda o: o["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+            "Pod": lambda o: o["spec"],
+        }.get(obj["kind"])
+        if spec:
+            specs.append((f"{obj['kind']}/{obj['metadata']['name']}", spec(obj)))
+    return specs
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_pod_meets_the_restricted_pod_security_level(env: str, playbook_renders) -> None:
+    # The playbook labels the namespace pod-security.kubernetes.io/enforce=restricted; a pod that
+    # breaks these container rules would be rejected at admission.
+    specs = pod_specs(playbook_renders[env])
+    assert {name.split("/")[0] for name, _ in specs} >= {"Deployment", "StatefulSet", "CronJob", "Pod"}
+    for name, spec in specs:
+        pod_context = spec.get("securityContext", {})
+        assert not any("hostPath" in volume for volume in spec.get("volumes", [])), name
+        assert not (spec.get("hostNetwork") or spec.get("hostPID") or spec.get("hostIPC")), name
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            context = container.get("securityContext", {})
+            where = f"{name} container {container['name']}"
+            assert context.get("runAsNonRoot", pod_context.get("runAsNonRoot")) is True, where
+            assert context.get("allowPrivilegeEscalation") is False, where
+            assert context.get("privileged", False) is False, where
+            assert context.get("capabilities", {}).get("drop") == ["ALL"], where
+            assert set(context.get("capabilities", {}).get("add", [])) <= {"NET_BIND_SERVICE"}, where
+            seccomp = context.get("seccompProfile") or pod_context.get("seccompProfile") or {}
+            assert seccomp.get("type") in {"RuntimeDefault", "Localhost"}, where
+            assert context.get("runAsUser", pod_context.get("runAsUser", 1)) != 0, where

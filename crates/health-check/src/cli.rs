@@ -204,18 +204,15 @@ fn fail(e: &RunError) -> i32 {
 
 fn run_report(args: &ReportArgs) -> i32 {
     const INPUT: &str = "HEALTHCHECK_OUTPUT (--input)";
-    let (records, skipped) = match report::read_history(&args.input) {
-        Ok(read) => read,
-        Err(e) => {
-            ConfigError::new(INPUT, format!("cannot read {}: {e}", args.input.display())).exit()
-        }
-    };
     let now = SystemTime::now();
     let since = args
         .since
         .map(|d| now.checked_sub(d).unwrap_or(SystemTime::UNIX_EPOCH));
-    let mut built = report::build(&records, since, now);
-    built.skipped_lines = skipped;
+    let mut builder = report::ReportBuilder::new(since);
+    if let Err(e) = builder.read_history(&args.input) {
+        ConfigError::new(INPUT, format!("cannot read {}: {e}", args.input.display())).exit()
+    }
+    let built = builder.finish(now);
     let text = match args.format {
         ReportFormat::Text => report::render_text(&built),
         ReportFormat::Json => {

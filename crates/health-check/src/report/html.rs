@@ -3,7 +3,10 @@
 
 use std::fmt::Write;
 
+use std::time::SystemTime;
+
 use super::{show_uptime, Report, TargetReport};
+use crate::record::format_ts;
 
 /// Most segments in an uptime bar; longer histories are grouped into this many slices.
 const BAR_SEGMENTS: usize = 60;
@@ -70,11 +73,11 @@ fn target_section(page: &mut String, t: &TargetReport) {
             n if n == slice.len() => "up",
             _ => "partial",
         };
-        let (from, to) = (&slice[0].0, &slice[slice.len() - 1].0);
+        let (from, to) = (slice[0].0, slice[slice.len() - 1].0);
         let span = if from == to {
-            escape(from)
+            format_ts(from)
         } else {
-            format!("{} to {}", escape(from), escape(to))
+            format!("{} to {}", format_ts(from), format_ts(to))
         };
         let _ = write!(
             page,
@@ -101,7 +104,7 @@ fn target_section(page: &mut String, t: &TargetReport) {
 }
 
 /// Splits the outcomes into at most [`BAR_SEGMENTS`] contiguous, nearly equal slices.
-fn slices(outcomes: &[(String, bool)]) -> Vec<&[(String, bool)]> {
+fn slices(outcomes: &[(SystemTime, bool)]) -> Vec<&[(SystemTime, bool)]> {
     let n = outcomes.len();
     let count = n.min(BAR_SEGMENTS);
     (0..count)
@@ -130,7 +133,14 @@ mod tests {
 
     #[test]
     fn slices_cover_every_outcome_once() {
-        let outcomes: Vec<(String, bool)> = (0..125).map(|i| (i.to_string(), i % 2 == 0)).collect();
+        let outcomes: Vec<(SystemTime, bool)> = (0..125)
+            .map(|i| {
+                (
+                    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(i),
+                    i % 2 == 0,
+                )
+            })
+            .collect();
         let s = slices(&outcomes);
         assert_eq!(s.len(), BAR_SEGMENTS);
         assert_eq!(s.iter().map(|x| x.len()).sum::<usize>(), 125);

@@ -36,7 +36,7 @@ pub struct TargetReport {
     pub last_ts: String,
     /// Probe outcomes in time order, for the html uptime bar.
     #[serde(skip)]
-    pub outcomes: Vec<(String, bool)>,
+    pub outcomes: Vec<(SystemTime, bool)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -56,91 +56,190 @@ pub struct Report {
     pub skipped_lines: usize,
 }
 
-/// Reads `path` and its rotated files, oldest first. A missing `path` is an error; lines that
-/// do not parse are counted, not fatal.
+/// Longest history line read; longer ones (a corrupt file) are skipped without being held.
+const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Aggregates records one at a time: memory grows by a few bytes per probe (its time, outcome
+/// and latency), not by whole records, so a report over a long history stays small.
+#[derive(Debug)]
+pub struct ReportBuilder {
+    since: Option<SystemTime>,
+    targets: BTreeMap<String, Tally>,
+    skipped_lines: usize,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    /// The URL of the most recent probe and its time.
+    url: Option<(SystemTime, String)>,
+    outcomes: Vec<(SystemTime, bool)>,
+    answered_latencies: Vec<u64>,
+    last_failure: Option<(SystemTime, Failure)>,
+}
+
+impl ReportBuilder {
+    /// Counts records at or after `since` (all when none).
+    pub fn new(since: Option<SystemTime>) -> Self {
+        Self {
+            since,
+            targets: BTreeMap::new(),
+            skipped_lines: 0,
+        }
+    }
+
+    pub fn add(&mut self, record: &ProbeRecord) {
+        let Some(t) = record.time() else {
+            self.skipped_lines += 1;
+            return;
+        };
+        if self.since.is_some_and(|s| t < s) {
+            return;
+        }
+        let tally = self.targets.entry(record.target.clone()).or_default();
+        tally.outcomes.push((t, record.ok));
+        if record.status.is_some() {
+            tally.answered_latencies.push(record.latency_ms);
+        }
+        if tally.url.as_ref().is_none_or(|(at, _)| *at <= t) {
+            tally.url = Some((t, record.url.clone()));
+        }
+        if !record.ok && tally.last_failure.as_ref().is_none_or(|(at, _)| *at <= t) {
+            let failure = Failure {
+                ts: record.ts.clone(),
+                status: record.status,
+                error: record.error.clone(),
+            };
+            tally.last_failure = Some((t, failure));
+        }
+    }
+
+    /// A history line that is not a probe record.
+    pub fn skip_line(&mut self) {
+        self.skipped_lines += 1;
+    }
+
+    /// Adds every record of `path` and its rotated files, oldest first. A missing `path` is an
+    /// error (rotated siblings are optional); lines that are not records are counted.
+    pub fn read_history(&mut self, path: &Path) -> io::Result<()> {
+        for_each_line(path, |line| match line {
+            Some(record) => self.add(&record),
+            None => self.skip_line(),
+        })
+    }
+
+    pub fn finish(self, now: SystemTime) -> Report {
+        let targets = self
+            .targets
+            .into_iter()
+            .map(|(name, tally)| tally.summarize(name))
+            .collect();
+        Report {
+            generated_at: format_ts(now),
+            since: self.since.map(format_ts),
+            targets,
+            skipped_lines: self.skipped_lines,
+        }
+    }
+}
+
+impl Tally {
+    fn summarize(mut self, target: String) -> TargetReport {
+        // Stable: probes of one run keep their order.
+        self.outcomes.sort_by_key(|(t, _)| *t);
+        self.answered_latencies.sort_unstable();
+        let probes = self.outcomes.len();
+        let ok = self.outcomes.iter().filter(|(_, ok)| *ok).count();
+        TargetReport {
+            target,
+            url: self.url.map(|(_, url)| url).unwrap_or_default(),
+            probes,
+            ok,
+            uptime_percent: ok as f64 * 100.0 / probes as f64,
+            p50_ms: percentile(&self.answered_latencies, 50),
+            p99_ms: percentile(&self.answered_latencies, 99),
+            last_failure: self.last_failure.map(|(_, f)| f),
+            first_ts: format_ts(self.outcomes[0].0),
+            last_ts: format_ts(self.outcomes[probes - 1].0),
+            outcomes: self.outcomes,
+        }
+    }
+}
+
+/// Builds the report from records in memory (any order), keeping those at or after `since`.
+pub fn build(records: &[ProbeRecord], since: Option<SystemTime>, now: SystemTime) -> Report {
+    let mut builder = ReportBuilder::new(since);
+    for record in records {
+        builder.add(record);
+    }
+    builder.finish(now)
+}
+
+/// Every record of `path` and its rotated files, oldest first, and the number of lines that
+/// were not records.
 pub fn read_history(path: &Path) -> io::Result<(Vec<ProbeRecord>, usize)> {
-    // Fail clearly on the file the operator named; rotated siblings are optional.
-    std::fs::metadata(path)?;
     let mut records = Vec::new();
     let mut skipped = 0;
+    for_each_line(path, |line| match line {
+        Some(record) => records.push(record),
+        None => skipped += 1,
+    })?;
+    Ok((records, skipped))
+}
+
+/// Calls `each` with every non-blank line of the history, parsed (None: not a record).
+fn for_each_line(path: &Path, mut each: impl FnMut(Option<ProbeRecord>)) -> io::Result<()> {
+    // Fail clearly on the file the operator named.
+    std::fs::metadata(path)?;
+    let mut line = Vec::new();
     for file in files_oldest_first(path) {
-        let reader = match std::fs::File::open(&file) {
+        let mut reader = match std::fs::File::open(&file) {
             Ok(f) => BufReader::new(f),
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
-        for line in reader.split(b'\n') {
-            let line = line?;
-            if line.iter().all(u8::is_ascii_whitespace) {
+        while let Some(complete) = read_line_bounded(&mut reader, &mut line, MAX_LINE_BYTES)? {
+            if complete && line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match serde_json::from_slice::<ProbeRecord>(&line) {
-                Ok(r) if r.time().is_some() => records.push(r),
-                _ => skipped += 1,
-            }
+            let record = complete
+                .then(|| serde_json::from_slice::<ProbeRecord>(&line).ok())
+                .flatten()
+                .filter(|r| r.time().is_some());
+            each(record);
         }
     }
-    Ok((records, skipped))
+    Ok(())
 }
 
-/// Builds the report from records (any order), keeping those at or after `since`.
-pub fn build(records: &[ProbeRecord], since: Option<SystemTime>, now: SystemTime) -> Report {
-    let mut by_target: BTreeMap<&str, Vec<(SystemTime, &ProbeRecord)>> = BTreeMap::new();
-    for record in records {
-        let Some(t) = record.time() else { continue };
-        if since.is_some_and(|s| t < s) {
-            continue;
+/// Reads one line (without its newline) into `line`. Returns None at the end, else whether the
+/// line fit in `max` bytes; the rest of a longer line is consumed but not kept.
+fn read_line_bounded(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<Option<bool>> {
+    line.clear();
+    let mut fits = true;
+    let mut read_any = false;
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Ok(read_any.then_some(fits));
         }
-        by_target
-            .entry(&record.target)
-            .or_default()
-            .push((t, record));
-    }
-    let targets = by_target
-        .into_iter()
-        .map(|(name, mut probes)| {
-            probes.sort_by_key(|(t, _)| *t);
-            summarize(name, &probes)
-        })
-        .collect();
-    Report {
-        generated_at: format_ts(now),
-        since: since.map(format_ts),
-        targets,
-        skipped_lines: 0,
-    }
-}
-
-fn summarize(name: &str, probes: &[(SystemTime, &ProbeRecord)]) -> TargetReport {
-    let ok = probes.iter().filter(|(_, r)| r.ok).count();
-    let mut answered: Vec<u64> = probes
-        .iter()
-        .filter(|(_, r)| r.status.is_some())
-        .map(|(_, r)| r.latency_ms)
-        .collect();
-    answered.sort_unstable();
-    let last_failure = probes
-        .iter()
-        .rev()
-        .find(|(_, r)| !r.ok)
-        .map(|(_, r)| Failure {
-            ts: r.ts.clone(),
-            status: r.status,
-            error: r.error.clone(),
-        });
-    let (first, last) = (probes[0].1, probes[probes.len() - 1].1);
-    TargetReport {
-        target: name.to_string(),
-        url: last.url.clone(),
-        probes: probes.len(),
-        ok,
-        uptime_percent: ok as f64 * 100.0 / probes.len() as f64,
-        p50_ms: percentile(&answered, 50),
-        p99_ms: percentile(&answered, 99),
-        last_failure,
-        first_ts: first.ts.clone(),
-        last_ts: last.ts.clone(),
-        outcomes: probes.iter().map(|(_, r)| (r.ts.clone(), r.ok)).collect(),
+        read_any = true;
+        let newline = available.iter().position(|&b| b == b'\n');
+        let part = &available[..newline.unwrap_or(available.len())];
+        if fits && line.len() + part.len() <= max {
+            line.extend_from_slice(part);
+        } else {
+            fits = false;
+            line.clear();
+        }
+        let used = newline.map_or(available.len(), |i| i + 1);
+        reader.consume(used);
+        if newline.is_some() {
+            return Ok(Some(fits));
+        }
     }
 }
 
@@ -167,6 +266,29 @@ pub fn show_uptime(t: &TargetReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_lines_are_skipped_without_being_kept() {
+        let text = format!("short\n{}\nlast", "x".repeat(100));
+        let mut reader = io::BufReader::with_capacity(8, text.as_bytes());
+        let mut line = Vec::new();
+        assert_eq!(
+            read_line_bounded(&mut reader, &mut line, 10).unwrap(),
+            Some(true)
+        );
+        assert_eq!(line, b"short");
+        assert_eq!(
+            read_line_bounded(&mut reader, &mut line, 10).unwrap(),
+            Some(false)
+        );
+        assert!(line.is_empty());
+        assert_eq!(
+            read_line_bounded(&mut reader, &mut line, 10).unwrap(),
+            Some(true)
+        );
+        assert_eq!(line, b"last");
+        assert_eq!(read_line_bounded(&mut reader, &mut line, 10).unwrap(), None);
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

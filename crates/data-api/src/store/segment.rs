@@ -126,4 +126,24 @@ mod tests {
         assert!(valid_prefix(&holes).last_time.is_some());
         assert_eq!(valid_prefix(b"").len, 0);
     }
+
+    proptest::proptest! {
+        /// Wherever a crash cuts the file, exactly the records whose whole line (newline
+        /// included) lies before the cut are kept.
+        #[test]
+        fn valid_prefix_keeps_exactly_the_complete_lines(
+            messages in proptest::collection::vec(".{0,40}", 0..12),
+            cut_permille in 0u64..=1000,
+        ) {
+            let mut data = Vec::new();
+            let mut boundaries = vec![0u64];
+            for m in &messages {
+                data.extend(line(m));
+                boundaries.push(data.len() as u64);
+            }
+            let cut = data.len() as u64 * cut_permille / 1000;
+            let expected = boundaries.iter().copied().filter(|b| *b <= cut).max().unwrap();
+            proptest::prop_assert_eq!(valid_prefix(&data[..cut as usize]).len, expected);
+        }
+    }
 }

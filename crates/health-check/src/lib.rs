@@ -116,7 +116,8 @@ pub async fn run_loop(
     shutdown: Shutdown,
 ) -> Result<LoopSummary, RunError> {
     let client = probe::http_client()?;
-    let mut ticks = tokio::time::interval(interval);
+    // tokio's interval panics on zero; the CLI rejects it, a library caller gets 1 ms.
+    let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(1)));
     // A run longer than the interval delays the next one rather than bunching runs together.
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut summary = LoopSummary::default();
@@ -169,7 +170,13 @@ async fn run_with(
             "health check failed"
         );
     }
-    let written = history::append(&config.history, &records);
+    // File I/O off the async threads: a slow volume must not stall the services sharing the
+    // runtime in the all-in-one runner.
+    let output = config.history.clone();
+    let lines = records.clone();
+    let written = tokio::task::spawn_blocking(move || history::append(&output, &lines))
+        .await
+        .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
     (RunSummary { records }, written)
 }
 

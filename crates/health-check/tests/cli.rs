@@ -395,3 +395,39 @@ async fn loop_mode_stops_cleanly_on_sigterm() {
     assert!(records.iter().filter(|r| r.target == "a").all(|r| r.ok));
     assert!(records.iter().filter(|r| r.target == "b").all(|r| !r.ok));
 }
+
+/// An image may set HEALTHCHECK_INTERVAL for its loop; the exec probe's `--once` still runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_wins_over_an_interval_from_the_environment() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("self={}", server.url("/ok"));
+    let out = run_bin(
+        &["--once", "--target", &target, "--output", "-"],
+        &[("HEALTHCHECK_INTERVAL", "1s")],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 2);
+}
+
+#[tokio::test]
+async fn help_names_the_variables_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_bin(&["--help"], &[], dir.path()).await;
+    assert_eq!(out.status.code(), Some(0));
+    let help = stdout(&out);
+    for variable in [
+        "HEALTHCHECK_TARGETS",
+        "HEALTHCHECK_CONFIG",
+        "HEALTHCHECK_OUTPUT",
+        "HEALTHCHECK_TIMEOUT",
+        "HEALTHCHECK_INTERVAL",
+    ] {
+        assert!(help.contains(variable), "{variable} missing from --help");
+    }
+    let out = run_bin(&["report", "--help"], &[], dir.path()).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("--since"));
+}

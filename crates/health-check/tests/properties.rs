@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use health_check::record::format_ts;
-use health_check::report::{build, percentile};
+use health_check::report::{build, percentile, read_history, ReportBuilder};
 use health_check::target::parse_target_arg;
 use health_check::ProbeRecord;
 use proptest::prelude::*;
@@ -71,5 +71,35 @@ proptest! {
             prop_assert_eq!(t.uptime_percent, ok as f64 * 100.0 / t.probes as f64);
             prop_assert_eq!(t.last_failure.is_some(), ok < t.probes);
         }
+    }
+
+    /// Whatever bytes the history holds (a torn write, another program's file), reading it
+    /// never panics and every non-blank line is either a record or counted as skipped.
+    #[test]
+    fn any_history_file_reads_without_panicking(
+        lines in prop::collection::vec(prop_oneof![
+            "[ -~]{0,40}",
+            Just(r#"{"ts":"2026-01-01T00:00:00.000Z","target":"a","url":"u","ok":true,"status":200,"latency_ms":1,"error":null}"#.to_string()),
+            Just(r#"{"ts":"yesterday","target":"a","url":"u","ok":true,"status":200,"latency_ms":1,"error":null}"#.to_string()),
+        ], 0..30),
+        tail in prop::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.log");
+        let mut bytes = lines.join("\n").into_bytes();
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&tail);
+        std::fs::write(&path, &bytes).unwrap();
+        let (records, skipped) = read_history(&path).unwrap();
+        let non_blank = bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .count();
+        prop_assert_eq!(records.len() + skipped, non_blank);
+        let mut builder = ReportBuilder::new(None);
+        builder.read_history(&path).unwrap();
+        let report = builder.finish(SystemTime::now());
+        prop_assert_eq!(report.skipped_lines, skipped);
+        prop_assert_eq!(report.targets.iter().map(|t| t.probes).sum::<usize>(), records.len());
     }
 }

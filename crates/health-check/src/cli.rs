@@ -15,6 +15,8 @@ use crate::{file_config, history, report, run_loop, run_once, HistoryOutput, Run
 pub const EXIT_HEALTHY: i32 = 0;
 /// A target failed, or the history could not be written.
 pub const EXIT_UNHEALTHY: i32 = 1;
+/// Invalid usage or configuration (platform's code for every binary).
+pub const EXIT_USAGE: i32 = EXIT_CONFIG;
 
 pub const DEFAULT_OUTPUT: &str = "/var/data/health/health_check.log";
 
@@ -248,6 +250,3 @@ fn init_stderr_logging(format: Option<LogFormat>) {
         LogFormat::Text => builder.compact().try_init(),
     };
 }
-
-/// Exit code for usage errors, re-exported for tests and callers.
-pub const EXIT_USAGE: i32 = EXIT_CONFIG;

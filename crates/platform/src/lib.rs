@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod error;
+mod first_bytes;
 pub mod metrics;
 pub mod openapi;
 pub mod readiness;

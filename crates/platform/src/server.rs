@@ -25,6 +25,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::config::ServerArgs;
 use crate::error::{self, ApiError};
+use crate::first_bytes::FirstBytesDeadline;
 use crate::metrics::{self, HttpMetrics, MetricsRegistry};
 use crate::readiness::{Readiness, ReadinessReport};
 use crate::shutdown::Shutdown;
@@ -251,6 +252,8 @@ impl RunningService {
                 },
             };
             let _ = stream.set_nodelay(true);
+            // Bounds the protocol detection, which hyper's header read timeout does not cover.
+            let stream = FirstBytesDeadline::new(stream, args.header_read_timeout);
             let connection = builder
                 .serve_connection(TokioIo::new(stream), service.clone())
                 .into_owned();

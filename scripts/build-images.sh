@@ -70,7 +70,8 @@ done
 for b in "${binaries[@]}"; do
     image="$prefix/$b:$tag"
     echo "build-images: $image" >&2
-    docker build --quiet \
+    # The legacy builder's deprecation banner is noise: show the output only when the build fails.
+    if ! out=$(docker build --quiet \
         -f deployment/docker/Dockerfile \
         --target "$b" \
         --build-arg VERSION="$version" \
@@ -78,7 +79,10 @@ for b in "${binaries[@]}"; do
         --build-arg SOURCE="$source_url" \
         --build-arg CA_CERTIFICATES_VERSION="$ca_version" \
         -t "$image" \
-        "$context" >/dev/null
+        "$context" 2>&1); then
+        echo "$out" >&2
+        exit 1
+    fi
 done
 
 for b in "${binaries[@]}"; do

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Container check (issue 5, DESIGN.md §5): lints the Dockerfile with checkov, builds the four images
+# without pulling anything, runs the compose stack under a unique project name and tests it with
+# faults (deployment/docker/tests/check_containers.py): every endpoint through the containers, a
+# SIGKILL of data-api under write load with no acknowledged record lost, the outage and recovery in
+# the health-check history on its volume, and SIGTERM ending every container cleanly.
+#
+# Usage, from anywhere in the repository:  scripts/check-containers.sh
+# Where no Docker engine (or no Compose) answers it prints SKIPPED with the reason and exits 0.
+# Whatever happens it removes what it created: containers, network, volumes, image tags.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_root"
+
+checkov_version=3.3.30
+venv=build/venv-containers
+
+log() { printf 'check-containers: %s\n' "$*" >&2; }
+
+run_checkov() {
+    if [[ ! -x "$venv/bin/checkov" ]] || ! "$venv/bin/checkov" --version 2>/dev/null | grep -qx "$checkov_version"; then
+        log "installing checkov $checkov_version into $venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "checkov==$checkov_version"
+    fi
+    log "checkov --framework dockerfile on deployment/docker/Dockerfile and Dockerfile.source"
+    "$venv/bin/checkov" --framework dockerfile --skip-download --compact --quiet \
+        -f deployment/docker/Dockerfile -f deployment/docker/Dockerfile.source
+}
+
+# The lint does not need an engine, so it runs (and must pass) everywhere.
+run_checkov
+
+if ! engine_error=$(timeout 20 docker info --format '{{.ServerVersion}}' 2>&1); then
+    echo "check-containers: SKIPPED: no Docker engine answers (docker info: $(echo "$engine_error" | tail -1))"
+    exit 0
+fi
+if docker compose version >/dev/null 2>&1; then
+    compose=(docker compose)
+elif command -v docker-compose >/dev/null 2>&1; then
+    compose=(docker-compose)
+else
+    echo "check-containers: SKIPPED: Docker engine $engine_error answers but neither 'docker compose' nor 'docker-compose' is installed"
+    exit 0
+fi
+log "engine $engine_error, compose: ${compose[*]}"
+
+run_id="$(date +%s)$$"
+project="abncheck${run_id}"
+tag="check-${run_id}"
+work_dir=$(mktemp -d)
+binaries=(log-provider backend-api data-api health-check)
+
+cleanup() {
+    local rc=$?
+    set +e
+    log "cleaning up project $project and tag $tag"
+    if [[ -n "${compose_ready:-}" ]]; then
+        if (( rc != 0 )); then
+            "${compose[@]}" -p "$project" -f deployment/docker/compose.yaml logs --no-color --tail 40 >&2 2>/dev/null
+        fi
+        "${compose[@]}" -p "$project" -f deployment/docker/compose.yaml down --volumes --remove-orphans --timeout 5 >/dev/null 2>&1
+    fi
+    # Anything left with the project's label (one-off containers, volumes, networks).
+    docker ps -aq --filter "label=com.docker.compose.project=$project" | xargs -r docker rm -f >/dev/null 2>&1
+    docker volume ls -q --filter "label=com.docker.compose.project=$project" | xargs -r docker volume rm -f >/dev/null 2>&1
+    docker network ls -q --filter "label=com.docker.compose.project=$project" | xargs -r docker network rm >/dev/null 2>&1
+    for b in "${binaries[@]}"; do docker rmi "abn-stack/$b:$tag" >/dev/null 2>&1; done
+    rm -rf "$work_dir"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "building images tagged $tag"
+IMAGE_TAG="$tag" scripts/build-images.sh | tee "$work_dir/sizes.txt" >&2
+
+# Configuration of the stack under test: its own project and image tag, ephemeral 127.0.0.1 ports,
+# a fresh random key, short simulated latencies, a fast health-check loop and no automatic restart
+# (the test decides when data-api comes back, so the outage is long enough to be recorded).
+export ABN_IMAGE_TAG="$tag"
+export ABN_INTEGRATION_KEY
+ABN_INTEGRATION_KEY=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export ABN_BACKEND_PORT="" ABN_DATA_API_PORT="" ABN_LOG_PROVIDER_PORT=""
+export ABN_BACKEND_LATENCY_MS=50 ABN_DATA_LATENCY_MS=1500 ABN_HEALTHCHECK_INTERVAL=1s
+export ABN_RESTART_POLICY=no
+
+compose_ready=1
+python3 deployment/docker/tests/check_containers.py \
+    --project "$project" \
+    --compose "${compose[*]}" \
+    --compose-file deployment/docker/compose.yaml \
+    --image-tag "$tag" \
+    --sizes "$work_dir/sizes.txt"

@@ -16,6 +16,8 @@ use axum::Router;
 use utoipa::OpenApi;
 
 pub use config::Config;
+/// The query parser, public for property tests of outside input.
+pub use logs::LogsRequest;
 
 /// Local default address (DESIGN.md §2).
 pub const DEFAULT_ADDR: SocketAddr =

@@ -20,6 +20,8 @@ const LINES_PER_CHUNK: u64 = 512;
 const DEFAULT_LIMIT: u64 = 100;
 /// Default window when `since` is absent.
 const DEFAULT_SINCE_AGO: Duration = Duration::from_secs(3600);
+/// 9999-12-31T23:59:59Z, the last second RFC 3339 can show, since the Unix epoch.
+const LAST_RFC3339_SECOND: Duration = Duration::from_secs(253_402_300_799);
 
 const LEVELS: [&str; 4] = ["info", "info", "warn", "error"];
 const SOURCES: [&str; 3] = ["payments", "checkout", "inventory"];
@@ -122,6 +124,15 @@ impl LogsRequest {
                     )
                 })?,
         };
+        // Every line's time must be printable as RFC 3339 (years up to 9999), or the stream
+        // would break off mid-answer.
+        let last_line = since.checked_add(Duration::from_secs(limit - 1));
+        if last_line.is_none_or(|t| t > SystemTime::UNIX_EPOCH + LAST_RFC3339_SECOND) {
+            return Err(ApiError::bad_request(
+                "invalid_since",
+                "since plus limit seconds must stay before the year 10000",
+            ));
+        }
         Ok(Self { since, limit })
     }
 

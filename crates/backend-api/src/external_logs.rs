@@ -131,11 +131,12 @@ impl ExternalLogs {
 /// `since` and `limit` are passed on as given.
 #[utoipa::path(get, path = "/download_external_logs", tag = "logs",
     params(
-        ("since" = Option<String>, Query, description = "Passed to the provider: RFC 3339 time of the first line"),
-        ("limit" = Option<u64>, Query, description = "Passed to the provider: number of lines")
+        ("since" = Option<String>, Query, format = DateTime, description = "Passed to the provider: RFC 3339 time of the first line"),
+        ("limit" = Option<u64>, Query, minimum = 1, description = "Passed to the provider: number of lines")
     ),
     responses(
         (status = 200, description = "The provider's body, streamed (JSON Lines)", body = String, content_type = "application/x-ndjson"),
+        (status = 400, description = "The provider refused the query parameters (HTTP 400 or 422 upstream)", body = platform::error::ErrorBody),
         (status = 502, description = "The provider rejected the key, refused the request or is down", body = platform::error::ErrorBody),
         (status = 503, description = "The integration is not configured", body = platform::error::ErrorBody),
         (status = 504, description = "The provider did not answer within the budget", body = platform::error::ErrorBody)
@@ -207,11 +208,13 @@ pub async fn download(
             };
             logs.metrics.count(outcome);
             tracing::warn!(error = %err, "download failed");
-            return Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                code,
-                err.to_string(),
-            ));
+            // The provider refusing the client's own query (400/422) is the client's error, not
+            // a gateway failure: a 5xx there would page on-call for a typo in `limit`.
+            let status = match err {
+                UpstreamError::Refused(400 | 422) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            return Err(ApiError::new(status, code, err.to_string()));
         }
         Ok(Ok(response)) => response,
     };

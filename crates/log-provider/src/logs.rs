@@ -55,8 +55,8 @@ pub struct LogLine {
 /// Logs since a time, as JSON Lines (`application/x-ndjson`), streamed.
 #[utoipa::path(get, path = "/v1/logs", tag = "logs",
     params(
-        ("since" = Option<String>, Query, description = "RFC 3339 time of the first line (default: an hour ago)"),
-        ("limit" = Option<u64>, Query, description = "Number of lines (default 100, at most PROVIDER_MAX_LIMIT)")
+        ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339 time of the first line, from 1970 on (default: an hour ago); since plus limit seconds must stay before the year 10000"),
+        ("limit" = Option<u64>, Query, minimum = 1, description = "Number of lines (default 100, at most PROVIDER_MAX_LIMIT)")
     ),
     responses(
         (status = 200, description = "JSON Lines, one LogLine per line", body = LogLine, content_type = "application/x-ndjson"),

@@ -41,8 +41,16 @@ if [[ "${SKIP_CARGO:-0}" != 1 ]]; then
     for b in "${binaries[@]}"; do packages+=(-p "$b"); done
     echo "build-images: cargo build --release (static, $target) -> $static_dir" >&2
     # --target keeps RUSTFLAGS away from build scripts and proc macros, which must stay dynamic.
+    # Size over the last percent of CPU for these I/O-bound services: opt-level "s", one codegen
+    # unit and fat LTO make every binary about 30% smaller (backend-api 10.1 -> 6.6 MB), which keeps
+    # each image, service plus its health-check probe, under 15 MB. Only the image build does this;
+    # `cargo build --release` keeps the workspace profile.
     RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR="$static_dir" \
-        cargo build --release --target "$target" "${packages[@]}"
+        cargo build --release --target "$target" \
+        --config 'profile.release.opt-level="s"' \
+        --config 'profile.release.lto="fat"' \
+        --config 'profile.release.codegen-units=1' \
+        "${packages[@]}"
 fi
 
 # The CA bundle comes from Debian's ca-certificates package (the host's generated bundle).

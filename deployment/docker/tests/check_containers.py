@@ -394,7 +394,7 @@ def check_sigkill_under_load(stack: Stack, checks: Checks) -> float:
     threads = [threading.Thread(target=load.writer, args=(n,), daemon=True) for n in range(load.writers)]
     for t in threads:
         t.start()
-    bounded_wait("writers to get 50 acknowledgements", lambda: load.count() >= 50, attempts=400, pause=0.02)
+    bounded_wait("writers to get 200 acknowledgements", lambda: load.count() >= 200, attempts=1500, pause=0.02)
     killed_at = time.time()
     try:
         run(["docker", "kill", "--signal", "KILL", stack.container("data-api")])
@@ -454,8 +454,15 @@ def check_report(stack: Stack, checks: Checks) -> None:
         "-v", f"{volume}:/var/data/health:ro", stack.image("health-check"),
         "report", "--input", HISTORY_PATH, "--format", "json",
     ])
-    checks.expect("data-api" in out, "health-check report reads the history from the volume", out[:300])
-    print(f"info: health-check report: {out.strip()[:600]}", flush=True)
+    targets = {t["target"]: t for t in json.loads(out)["targets"]}
+    data_api = targets.get("data-api", {})
+    checks.expect(
+        set(targets) == set(PORTS) and data_api.get("ok", 0) < data_api.get("probes", 0) and data_api.get("last_failure"),
+        "health-check report (one-off container on the volume) shows every target and data-api's failure",
+        out[:300],
+    )
+    for name, t in sorted(targets.items()):
+        print(f"info: report {name}: {t['ok']}/{t['probes']} ok, uptime {t['uptime_percent']:.1f}%", flush=True)
 
 
 def check_sigterm(stack: Stack, checks: Checks) -> None:
@@ -480,9 +487,18 @@ def check_sigterm(stack: Stack, checks: Checks) -> None:
     r = in_flight.get("response")
     checks.expect(r is not None and r.status == 200, "the request in flight during SIGTERM was answered 200", str(in_flight))
 
-    for service in ["backend-api", "log-provider", "health-check"]:
-        run(["docker", "stop", "--time", str(STOP_GRACE_SECONDS), stack.container(service)], timeout=STOP_GRACE_SECONDS + 30)
+    others = ["backend-api", "log-provider", "health-check"]
+    stoppers = [
+        threading.Thread(target=run, args=(["docker", "stop", "--time", str(STOP_GRACE_SECONDS), stack.container(s)],), kwargs={"timeout": STOP_GRACE_SECONDS + 30})
+        for s in others
+    ]
+    for t in stoppers:
+        t.start()
+    for t in stoppers:
+        t.join(timeout=STOP_GRACE_SECONDS + 40)
+    for service in others:
         state = stack.inspect(service)["State"]
+        checks.expect(state["Status"] == "exited", f"{service} stopped", str(state))
         checks.expect(state["ExitCode"] == 0, f"{service} exits 0 on SIGTERM within the grace period", str(state))
 
 

@@ -222,3 +222,37 @@ async fn sigterm_drains_in_flight_requests_and_exits_0() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// A second SIGTERM (after a pause, so it is not a duplicate delivery of the first) cuts the
+/// graceful stop short: the process exits at once with 130 while a request is still running.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_signal_exits_at_once() {
+    let mut backend = spawn_backend(&[
+        ("SIMULATED_LATENCY_MS", "600000"),
+        ("SHUTDOWN_TIMEOUT", "600s"),
+    ]);
+    let client = reqwest::Client::new();
+    let _stuck = tokio::spawn(client.get(format!("{}/api_1", backend.base)).send());
+    loop {
+        let page = client
+            .get(format!("{}/metrics", backend.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metric(&page, "http_requests_in_flight").unwrap_or(0.0) >= 2.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sigterm(&backend.child);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    sigterm(&backend.child);
+    let status = tokio::task::spawn_blocking(move || backend.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(130));
+}

@@ -1,13 +1,13 @@
 //! The command line: flags with environment variables, their validation, and what `main` runs.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use platform::config::{ConfigError, LogFormat, EXIT_CONFIG};
+use platform::telemetry::{self, LogStream};
 use platform::Shutdown;
-use tracing_subscriber::EnvFilter;
 
 use crate::target::{check_unique_names, parse_target_arg, Target};
 use crate::{file_config, history, report, run_loop, run_once, HistoryOutput, RunConfig, RunError};
@@ -178,7 +178,8 @@ async fn run_probes(args: &ProbeArgs) -> i32 {
         Ok(resolved) => resolved,
         Err(e) => e.exit(),
     };
-    init_stderr_logging(args.log_format);
+    // Diagnostics go to stderr: stdout carries the legacy human lines (and `--output -`).
+    telemetry::init_on(args.log_format, LogStream::Stderr);
     match mode {
         Mode::Once => match run_once(&config).await {
             Ok(summary) if summary.healthy() => EXIT_HEALTHY,
@@ -232,21 +233,4 @@ fn run_report(args: &ReportArgs) -> i32 {
             EXIT_UNHEALTHY
         }
     }
-}
-
-/// Diagnostics go to stderr: stdout carries the legacy human lines (and `--output -`).
-fn init_stderr_logging(format: Option<LogFormat>) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let format = format.unwrap_or(if std::io::stderr().is_terminal() {
-        LogFormat::Text
-    } else {
-        LogFormat::Json
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.compact().try_init(),
-    };
 }

@@ -6,6 +6,9 @@ use tokio_util::sync::CancellationToken;
 /// Exit code used when a second signal cuts the graceful stop short.
 pub const EXIT_FORCED: i32 = 130;
 
+/// A repeat of the stop signal within this time is taken as the same request.
+const REPEAT_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// A cloneable "please stop" flag shared by every server of a process.
 #[derive(Clone, Debug, Default)]
 pub struct Shutdown {
@@ -32,7 +35,15 @@ impl Shutdown {
                 "shutdown requested: draining, then stopping"
             );
             trigger.trigger();
-            let second = signals.next().await;
+            // Some supervisors (timeout(1), a process-group kill) deliver one stop twice within
+            // microseconds; only a signal sent after a pause means "stop now".
+            let first_at = tokio::time::Instant::now();
+            let second = loop {
+                let signal = signals.next().await;
+                if first_at.elapsed() >= REPEAT_DEBOUNCE {
+                    break signal;
+                }
+            };
             tracing::warn!(signal = second, "second signal: exiting at once");
             std::process::exit(EXIT_FORCED);
         });

@@ -57,6 +57,7 @@ pub(crate) struct DataApiDoc;
 #[serde(deny_unknown_fields)]
 pub struct NewRecord {
     /// 1 to 8192 bytes of UTF-8.
+    #[schema(min_length = 1, max_length = 8192)]
     pub message: String,
     /// `info` (default), `warn` or `error`.
     #[schema(value_type = Option<Level>)]
@@ -169,8 +170,8 @@ async fn create_record(
 /// Recent records of this instance, newest first.
 #[utoipa::path(get, path = "/logs", tag = "data-api",
     params(
-        ("limit" = Option<usize>, Query, description = "1 to 1000 (default 100)"),
-        ("since" = Option<String>, Query, description = "RFC 3339 UTC time, e.g. 2026-01-02T03:04:05Z: only records at or after it")
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1 to 1000 (default 100)"),
+        ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339 UTC time, e.g. 2026-01-02T03:04:05Z: only records at or after it")
     ),
     responses(
         (status = 200, description = "Records", body = RecordList),

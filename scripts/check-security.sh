@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Reliability and security checks (SECURITY.md): advisories and licences, HTTP abuse, property
+# tests of every parser of outside input, schemathesis against each live service, secret
+# hygiene end to end, and a data-api crash loop. Each step is bounded; together they take a few
+# minutes on 2 cores. Everything runs on loopback; nothing leaves the machine except the
+# crates.io / PyPI installs of the tools on a fresh machine.
+#
+#   scripts/check-security.sh                 every step
+#   scripts/check-security.sh schemathesis    one or more steps by name (see STEPS below)
+#
+# Settings (environment):
+#   ADVISORY_DB        RustSec advisory database snapshot (../shared/advisory-db)
+#   SECURITY_PROFILE   debug (default) or release: which build of the binaries the live steps run
+#   CRASH_ROUNDS       SIGKILL rounds of the data-api crash loop (20)
+#   IDLE_CONNECTIONS   idle connections held against a live service (10000)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+STEPS=(advisories abuse properties schemathesis secrets crash-loop idle-connections)
+ADVISORY_DB=${ADVISORY_DB:-$ROOT/../shared/advisory-db}
+SECURITY_PROFILE=${SECURITY_PROFILE:-debug}
+CRASH_ROUNDS=${CRASH_ROUNDS:-20}
+IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
+VENV=$ROOT/build/security-venv
+BIN=$ROOT/target/$SECURITY_PROFILE
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/abn-security.XXXXXX")
+SERVICE_PIDS=()
+
+stop_services() {
+    local pid
+    for pid in "${SERVICE_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    for pid in "${SERVICE_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    SERVICE_PIDS=()
+}
+cleanup() {
+    stop_services
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- helpers
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_ready URL: polls until the URL answers 200 (bounded: 30 s).
+wait_ready() {
+    local url=$1 i
+    for i in $(seq 1 150); do
+        if python3 - "$url" <<'EOF' 2>/dev/null; then return 0; fi
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1], timeout=2)
+EOF
+        sleep 0.2
+    done
+    echo "not ready: $url" >&2
+    return 1
+}
+
+# start_service NAME PORT [VAR=VALUE ...]: starts target/<profile>/NAME on 127.0.0.1:PORT with
+# the given environment, logs to $WORK/NAME.log, waits for /readyz.
+start_service() {
+    local name=$1 port=$2
+    shift 2
+    env LISTEN_ADDR="127.0.0.1:$port" LOG_FORMAT=json "$@" "$BIN/$name" >>"$WORK/$name.log" 2>&1 &
+    SERVICE_PIDS+=($!)
+    wait_ready "http://127.0.0.1:$port/readyz"
+}
+
+build_binaries() {
+    local flags=(--locked -p log-provider -p backend-api -p data-api --bins)
+    [ "$SECURITY_PROFILE" = release ] && flags+=(--release)
+    cargo build "${flags[@]}"
+}
+
+python_venv() {
+    if [ ! -x "$VENV/bin/schemathesis" ] \
+        || ! "$VENV/bin/pip" freeze 2>/dev/null | diff -q - <(grep -v '^#' tests/security/requirements.txt) >/dev/null; then
+        python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+            -r tests/security/requirements.txt
+    fi
+}
+
+ensure_cargo_tool() {
+    local tool=$1
+    if ! cargo "${tool#cargo-}" --version >/dev/null 2>&1; then
+        echo "installing $tool from crates.io"
+        cargo install "$tool" --locked
+    fi
+}
+
+# ---------------------------------------------------------------- steps
+
+step_advisories() {
+    ensure_cargo_tool cargo-audit || return 1
+    ensure_cargo_tool cargo-deny || return 1
+    [ -d "$ADVISORY_DB/crates" ] || { echo "no advisory database at $ADVISORY_DB" >&2; return 1; }
+
+    echo "== cargo audit (advisory DB: a copy of $ADVISORY_DB, no fetch)"
+    local db=$WORK/audit-db
+    cp -r "$ADVISORY_DB" "$db" && chmod -R u+w "$db"
+    cargo audit --db "$db" --no-fetch --deny unsound || return 1
+
+    # cargo-deny opens the database as a git repository in <db-path>/advisory-db-<hash of the
+    # URL>; the snapshot is a plain folder, so it becomes a one-commit repository there.
+    echo "== cargo deny (advisories from the same snapshot, licences, bans, duplicate versions, sources)"
+    local dbs=$WORK/deny-dbs repo
+    repo=$dbs/advisory-db-3157b0e258782691
+    mkdir -p "$dbs" && cp -r "$ADVISORY_DB" "$repo" && chmod -R u+w "$repo"
+    git -C "$repo" init --quiet \
+        && git -C "$repo" add -A \
+        && git -C "$repo" -c user.name=check -c user.email=check@localhost \
+            commit --quiet -m "snapshot of $ADVISORY_DB" || return 1
+    sed "s|^db-path = .*|db-path = \"$dbs\"|" deny.toml >"$WORK/deny.toml"
+    cargo deny --locked --all-features check --config "$WORK/deny.toml" --disable-fetch \
+        advisories licenses bans sources
+}
+
+step_abuse() {
+    cargo test --locked -p log-provider -p backend-api -p data-api --test abuse
+}
+
+step_properties() {
+    cargo test --locked -p log-provider --test fuzz_query \
+        && cargo test --locked -p data-api --test fuzz_parsers \
+        && cargo test --locked -p health-check --test fuzz_parsers --test properties
+}
+
+step_schemathesis() {
+    python_venv || return 1
+    build_binaries || return 1
+    local key=schemathesis-key-$RANDOM$RANDOM provider backend data status=0
+    provider=$(free_port) backend=$(free_port) data=$(free_port)
+    mkdir -p "$WORK/schemathesis-logs"
+    start_service log-provider "$provider" PROVIDER_KEY="$key" PROVIDER_MAX_LIMIT=1000 || return 1
+    start_service backend-api "$backend" SIMULATED_LATENCY_MS=0 \
+        EXTERNAL_LOGS_URL="http://127.0.0.1:$provider/v1/logs" EXTERNAL_INTEGRATION_KEY="$key" \
+        EXTERNAL_LOGS_TIMEOUT=10s || return 1
+    start_service data-api "$data" SIMULATED_LATENCY_MS=0 LOG_DIR="$WORK/schemathesis-logs" \
+        INSTANCE_ID=schemathesis || return 1
+
+    local st=("$VENV/bin/schemathesis" --config-file tests/security/schemathesis.toml run
+        --workers 2 --seed 1 --report junit --report-dir "$ROOT/build/security/schemathesis")
+    echo "== schemathesis: log-provider"
+    "${st[@]}" -H "Authorization: Bearer $key" "http://127.0.0.1:$provider/openapi.json" || status=1
+    echo "== schemathesis: backend-api (wired to the live log-provider)"
+    "${st[@]}" "http://127.0.0.1:$backend/openapi.json" || status=1
+    echo "== schemathesis: data-api"
+    "${st[@]}" "http://127.0.0.1:$data/openapi.json" || status=1
+    stop_services
+    return $status
+}
+
+step_secrets() {
+    build_binaries || return 1
+    python3 tests/security/secret_hygiene.py --bin-dir "$BIN" --work "$WORK/secrets"
+}
+
+step_crash_loop() {
+    build_binaries || return 1
+    python3 tests/security/crash_loop.py --bin "$BIN/data-api" --rounds "$CRASH_ROUNDS" \
+        --work "$WORK/crash-loop"
+}
+
+step_idle_connections() {
+    build_binaries || return 1
+    python3 tests/security/idle_connections.py --bin-dir "$BIN" --count "$IDLE_CONNECTIONS"
+}
+
+# ---------------------------------------------------------------- runner
+
+selected=("$@")
+[ ${#selected[@]} -eq 0 ] && selected=("${STEPS[@]}")
+for s in "${selected[@]}"; do
+    [[ " ${STEPS[*]} " == *" $s "* ]] || { echo "unknown step: $s (steps: ${STEPS[*]})" >&2; exit 2; }
+done
+
+summary=()
+failed=0
+for s in "${selected[@]}"; do
+    echo
+    echo "======== security: $s"
+    start=$(date +%s)
+    if "step_${s//-/_}"; then
+        summary+=("PASS  $s ($(( $(date +%s) - start ))s)")
+    else
+        summary+=("FAIL  $s ($(( $(date +%s) - start ))s)")
+        failed=$((failed + 1))
+    fi
+    stop_services
+done
+
+echo
+echo "======== security summary"
+printf '%s\n' "${summary[@]}"
+if [ $failed -gt 0 ]; then
+    echo "$failed of ${#selected[@]} steps FAILED"
+    exit 1
+fi
+echo "all ${#selected[@]} steps passed"

@@ -7,7 +7,8 @@
 # Environment:
 #   IMAGE_TAG     tag to apply (default: the workspace crate version, e.g. 0.1.0)
 #   IMAGE_PREFIX  repository prefix (default: abn-stack)
-#   SKIP_CARGO=1  reuse the binaries already in target/static (the check script's second call)
+#   SKIP_CARGO=1  reuse the binaries already in target/static
+#   IMAGE_CONTEXT_DIR  where the build context is assembled (default: build/docker-context)
 #
 # Binaries are built into CARGO_TARGET_DIR=target/static so release builds never fight the debug
 # builds in target/. Static glibc binaries cannot use glibc's NSS for DNS; the services resolve
@@ -21,7 +22,7 @@ cd "$repo_root"
 binaries=(log-provider backend-api data-api health-check)
 target=x86_64-unknown-linux-gnu
 static_dir=target/static
-context=build/docker-context
+context=${IMAGE_CONTEXT_DIR:-build/docker-context}
 prefix=${IMAGE_PREFIX:-abn-stack}
 
 workspace_version() {

@@ -8,6 +8,7 @@
 # Usage, from anywhere in the repository:  scripts/check-containers.sh
 # Where no Docker engine (or no Compose) answers it prints SKIPPED with the reason and exits 0.
 # Whatever happens it removes what it created: containers, network, volumes, image tags.
+# SKIP_CARGO=1 reuses the binaries in target/static (quicker reruns while developing).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -78,7 +79,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log "building images tagged $tag"
-IMAGE_TAG="$tag" scripts/build-images.sh | tee "$work_dir/sizes.txt" >&2
+IMAGE_TAG="$tag" IMAGE_CONTEXT_DIR="$work_dir/context" scripts/build-images.sh | tee "$work_dir/sizes.txt" >&2
 # The size goal (at most 15 MB an image) is reported, not enforced: a dependency that grows an
 # image should be seen, not block everyone's CI.
 awk '$2 > 15 {print "check-containers: WARNING: " $1 " is " $2 " MB, over the 15 MB goal"}' "$work_dir/sizes.txt" >&2

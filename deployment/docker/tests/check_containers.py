@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -510,8 +511,6 @@ def main() -> int:
     parser.add_argument("--image-tag", required=True)
     parser.add_argument("--sizes", help="file with the image sizes, printed at the end")
     args = parser.parse_args()
-
-    import os
 
     stack = Stack(args.project, args.compose.split(), args.compose_file, args.image_tag, os.environ["ABN_INTEGRATION_KEY"])
     checks = Checks()

@@ -147,7 +147,10 @@ step_schemathesis() {
     start_service data-api "$data" SIMULATED_LATENCY_MS=0 LOG_DIR="$WORK/schemathesis-logs" \
         INSTANCE_ID=schemathesis || return 1
 
-    local st=("$VENV/bin/schemathesis" --config-file tests/security/schemathesis.toml run
+    # Run from build/security so that schemathesis's own cache folder lands there too.
+    mkdir -p "$ROOT/build/security"
+    cd "$ROOT/build/security" || return 1
+    local st=("$VENV/bin/schemathesis" --config-file "$ROOT/tests/security/schemathesis.toml" run
         --workers 2 --seed 1 --report junit --report-dir "$ROOT/build/security/schemathesis")
     echo "== schemathesis: log-provider"
     "${st[@]}" -H "Authorization: Bearer $key" "http://127.0.0.1:$provider/openapi.json" || status=1
@@ -156,6 +159,7 @@ step_schemathesis() {
     echo "== schemathesis: data-api"
     "${st[@]}" "http://127.0.0.1:$data/openapi.json" || status=1
     stop_services
+    cd "$ROOT" || return 1
     return $status
 }
 
@@ -196,6 +200,7 @@ for s in "${selected[@]}"; do
         failed=$((failed + 1))
     fi
     stop_services
+    cd "$ROOT" || exit 1
 done
 
 echo

@@ -104,10 +104,15 @@ step_advisories() {
     ensure_cargo_tool cargo-deny || return 1
     [ -d "$ADVISORY_DB/crates" ] || { echo "no advisory database at $ADVISORY_DB" >&2; return 1; }
 
-    echo "== cargo audit (advisory DB: a copy of $ADVISORY_DB, no fetch)"
+    # The advisories accepted (each with its reason) are listed once, in deny.toml.
+    local ignores=() id
+    for id in $(sed -n '/^\[advisories\]/,/^\[/p' deny.toml | grep -o 'id = "RUSTSEC-[0-9-]*"' | grep -o 'RUSTSEC-[0-9-]*'); do
+        ignores+=(--ignore "$id")
+    done
+    echo "== cargo audit (advisory DB: a copy of $ADVISORY_DB, no fetch; accepted in deny.toml: ${ignores[*]:-none})"
     local db=$WORK/audit-db
     cp -r "$ADVISORY_DB" "$db" && chmod -R u+w "$db"
-    cargo audit --db "$db" --no-fetch --deny unsound || return 1
+    cargo audit --db "$db" --no-fetch "${ignores[@]}" || return 1
 
     # cargo-deny opens the database as a git repository in <db-path>/advisory-db-<hash of the
     # URL>; the snapshot is a plain folder, so it becomes a one-commit repository there.
@@ -120,7 +125,8 @@ step_advisories() {
         && git -C "$repo" -c user.name=check -c user.email=check@localhost \
             commit --quiet -m "snapshot of $ADVISORY_DB" || return 1
     sed "s|^db-path = .*|db-path = \"$dbs\"|" deny.toml >"$WORK/deny.toml"
-    cargo deny --locked --all-features check --config "$WORK/deny.toml" --disable-fetch \
+    # --offline: no fetch of the database (the snapshot is the database) nor of the index.
+    cargo deny --locked --offline --config "$WORK/deny.toml" check \
         advisories licenses bans sources
 }
 

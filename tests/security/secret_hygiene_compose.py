@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Secret hygiene on the compose stack (deployment/docker/compose.yaml) with a known key.
+
+The stack runs under a unique project name with ephemeral loopback ports and debug logging, and
+is driven under load and under errors: a backend recreated with a wrong key, the provider slow
+(PROVIDER_FIRST_BYTE_DELAY beyond a short EXTERNAL_LOGS_TIMEOUT, set by an override file), the
+provider stopped. Then every container log (`compose logs`), every response, /metrics, /readyz,
+/version and /openapi.json of each service, and every file on the stack's volumes (data-api's
+records, the health-check history, copied out with `docker cp`) is searched for the key, URL- and
+base64-encoded too. The key is in the containers' configuration by design (environment
+variables; `docker inspect` needs access to the engine), which is not searched.
+
+Exit 0: clean; 1: the key was found or the stack misbehaved; 77: skipped (no engine, no compose,
+or the images are not built: scripts/build-images.sh).
+"""
+
+import argparse
+import base64
+import http.client
+import io
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+SKIP = 77
+KEY = "compose-hygiene-" + secrets.token_hex(16)
+WRONG_KEY = "compose-wrong-" + secrets.token_hex(16)
+CLIENT_KEY = "compose-client-" + secrets.token_hex(16)
+IMAGES = ["log-provider", "backend-api", "data-api", "health-check"]
+
+
+def forms(key):
+    raw = key.encode()
+    return [raw, urllib.parse.quote(key, safe="").encode(), base64.b64encode(raw).rstrip(b"="),
+            base64.b64encode(b"Bearer " + raw).rstrip(b"=")]
+
+
+def compose_command():
+    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
+class Stack:
+    def __init__(self, compose, compose_file, work, tag):
+        self.project = f"abnsec{os.getpid()}"
+        self.work = Path(work)
+        self.override = self.work / "override.yaml"
+        self.base = [*compose, "-p", self.project, "-f", str(compose_file), "-f", str(self.override)]
+        self.env = dict(os.environ, ABN_INTEGRATION_KEY=KEY, ABN_IMAGE_TAG=tag, RUST_LOG="debug",
+                        ABN_BACKEND_PORT="", ABN_DATA_API_PORT="", ABN_LOG_PROVIDER_PORT="",
+                        ABN_BACKEND_LATENCY_MS="0", ABN_DATA_LATENCY_MS="0",
+                        ABN_HEALTHCHECK_INTERVAL="1s", ABN_RESTART_POLICY="no")
+        self.responses = []
+        self.write_override(slow=False)
+
+    def write_override(self, slow):
+        provider = {"PROVIDER_FIRST_BYTE_DELAY": "6s" if slow else "0s"}
+        backend = {"EXTERNAL_LOGS_TIMEOUT": "2s"}
+        # JSON is YAML.
+        self.override.write_text(json.dumps({"services": {
+            "log-provider": {"environment": provider},
+            "backend-api": {"environment": backend}}}))
+
+    def compose(self, *args, env=None, check=True, timeout=300):
+        result = subprocess.run([*self.base, *args], env=env or self.env, capture_output=True,
+                                timeout=timeout)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"compose {' '.join(args)}: {result.stderr.decode(errors='replace')}")
+        return result.stdout
+
+    def port(self, service, container_port):
+        out = self.compose("port", service, str(container_port)).decode().strip()
+        return int(out.rsplit(":", 1)[1])
+
+    def request(self, port, path, headers=None, method="GET", body=None, timeout=40):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            payload = response.read()
+        finally:
+            conn.close()
+        self.responses.append((f"{method} :{port}{path}",
+                               f"{response.status}\n{response.msg}".encode() + payload))
+        return response.status
+
+    def wait_ready(self, port, bound=90):
+        deadline = time.monotonic() + bound
+        while time.monotonic() < deadline:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/readyz")
+                if conn.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"port {port} not ready")
+
+    def volume_files(self):
+        """The stack's volumes, copied out of the containers as tar streams."""
+        found = []
+        for service, path in (("data-api", "/var/data/logs"), ("health-check", "/var/data/health")):
+            ids = self.compose("ps", "-q", service).decode().split()
+            for cid in ids:
+                tar_bytes = subprocess.run(["docker", "cp", f"{cid}:{path}", "-"],
+                                           capture_output=True, timeout=60).stdout
+                with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+                    for member in tar.getmembers():
+                        if member.isfile():
+                            found.append((f"{service}:{member.name}",
+                                          tar.extractfile(member).read()))
+        return found
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compose-file", default="deployment/docker/compose.yaml")
+    parser.add_argument("--tag", default="0.1.0")
+    args = parser.parse_args()
+
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        print("SKIPPED: no Docker engine answers")
+        return SKIP
+    compose = compose_command()
+    if compose is None:
+        print("SKIPPED: neither 'docker compose' nor 'docker-compose' is installed")
+        return SKIP
+    missing = [i for i in IMAGES if subprocess.run(
+        ["docker", "image", "inspect", f"abn-stack/{i}:{args.tag}"],
+        capture_output=True).returncode != 0]
+    if missing:
+        print(f"SKIPPED: images not built ({', '.join(missing)}:{args.tag}); "
+              "run scripts/build-images.sh first")
+        return SKIP
+
+    work = tempfile.mkdtemp(prefix="abn-compose-hygiene.")
+    stack = Stack(compose, Path(args.compose_file).resolve(), work, args.tag)
+    failures = []
+    logs = b""
+    volume_files = []
+    try:
+        stack.compose("up", "-d")
+        backend, data, provider = (stack.port("backend-api", 5000), stack.port("data-api", 5001),
+                                   stack.port("log-provider", 5002))
+        for port in (backend, data, provider):
+            stack.wait_ready(port)
+
+        def expect(port, path, status, **kw):
+            got = stack.request(port, path, **kw)
+            if got != status:
+                failures.append(f"{path} on :{port}: {got}, expected {status}")
+
+        client = {"Authorization": f"Bearer {CLIENT_KEY}", "Cookie": f"s={CLIENT_KEY}"}
+        for i in range(40):
+            expect(backend, f"/download_external_logs?limit={i + 1}", 200)
+            expect(backend, "/api_1", 200, headers=client)
+            expect(data, "/logs", 201, method="POST", body=json.dumps({"message": f"load {i}"}),
+                   headers={"Content-Type": "application/json", **client})
+        expect(provider, "/v1/logs", 401, headers=client)
+        # 400 since the provider's refusals of a client's query are the client's error; images
+        # built before that change answer 502. Either way nothing may echo the query.
+        if stack.request(backend, f"/download_external_logs?limit=0&k={CLIENT_KEY}") not in (400, 502):
+            failures.append("a refused query was not answered 400 (or 502 by older images)")
+
+        # Wrong key: only the backend is recreated with it.
+        stack.compose("up", "-d", "--no-deps", "backend-api",
+                      env={**stack.env, "ABN_INTEGRATION_KEY": WRONG_KEY})
+        backend = stack.port("backend-api", 5000)
+        stack.wait_ready(backend)
+        expect(backend, "/download_external_logs", 502)
+
+        # Provider slow: first byte after 6 s, the backend's budget is 2 s.
+        stack.write_override(slow=True)
+        stack.compose("up", "-d", "--no-deps", "log-provider", "backend-api")
+        backend, provider = stack.port("backend-api", 5000), stack.port("log-provider", 5002)
+        stack.wait_ready(backend)
+        stack.wait_ready(provider)
+        expect(backend, "/download_external_logs", 504)
+
+        # Provider down.
+        stack.compose("stop", "log-provider")
+        expect(backend, "/download_external_logs", 502)
+
+        for port in (backend, data):
+            for path in ("/metrics", "/readyz", "/version", "/openapi.json"):
+                stack.request(port, path)
+        time.sleep(2)  # a few health-check probes into the history
+        volume_files = stack.volume_files()
+        stack.compose("stop", "--timeout", "20")
+        logs = stack.compose("logs", "--no-color", "--timestamps")
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
+        failures.append(f"the stack did not run as expected: {err}")
+    finally:
+        stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+    haystacks = [("compose logs", logs), *stack.responses, *volume_files]
+    leaks = [f"{name} in {label}" for name, key in (("the key", KEY), ("the wrong key", WRONG_KEY),
+                                                    ("a client's credential", CLIENT_KEY))
+             for needle in forms(key) for label, data in haystacks if needle in data]
+    for canary, where in ((b"listening", "compose logs"), (b'"load 7"', "data-api's volume"),
+                          (b"provider_timeout", "responses"), (b"provider_rejected_key", "responses")):
+        if not any(canary in data for _, data in haystacks):
+            failures.append(f"canary {canary!r} not found in {where}: the search is blind")
+    print(f"compose stack: searched {len(logs)} bytes of container logs, "
+          f"{len(stack.responses)} responses and {len(volume_files)} files on its volumes")
+    for failure in failures:
+        print(f"FAILED: {failure}", file=sys.stderr)
+    for leak in leaks:
+        print(f"LEAK: {leak}", file=sys.stderr)
+    if not leaks and not failures:
+        print("no secret found in any container log, response, metrics page or volume file")
+    return 1 if (leaks or failures) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -332,6 +332,12 @@ def scenario_api1(cfg) -> dict:
                 server = legacy("backend_api", PORT_BASE + 10).start() if name == "legacy" else rust_server
                 probe_path = "/health_check" if name == "legacy" else "/healthz"  # legacy has no /healthz
                 holder = {}
+                idle_probe = None
+                if name == "rust":
+                    # The same probe against the same server with no load: the machine's own share
+                    # of the latency (scheduling on a shared 2-core box), for comparison.
+                    idle_probe = probe_result(probe_start(f"http://127.0.0.1:{server.port}{probe_path}", 50,
+                                                          cfg.idle_probe_s, 2.0), cfg.idle_probe_s)
 
                 def launch(server=server, probe_path=probe_path):
                     holder["proc"] = probe_start(f"http://127.0.0.1:{server.port}{probe_path}", 50,
@@ -345,9 +351,12 @@ def scenario_api1(cfg) -> dict:
                 finally:
                     probe.join()
                 result["probe"] = probe_result(holder["proc"], probe_for)
+                if idle_probe is not None:
+                    result["probe_idle"] = idle_probe
                 log(f"api_1 c{conns} round {r + 1} {name}: {result['rps']:.1f} req/s, errors "
                     f"{result['errors']}, non-2xx {result['non_2xx']}, probe p99 {result['probe']['p99_ms']} ms "
-                    f"({result['probe']['failures']} failed), peak RSS {result['rss_peak_kib'] // 1024} MiB")
+                    f"({result['probe']['failures']} failed; idle server {(idle_probe or {}).get('p99_ms')} ms), "
+                    f"peak RSS {result['rss_peak_kib'] // 1024} MiB")
                 out[name]["rounds"].append(result)
                 if name == "legacy":
                     server.stop()
@@ -674,6 +683,7 @@ def main() -> None:
         # connection at its end, so the longer run is the truer figure (3 % at 15 s, 2.5 % at 20 s).
         api_duration=5 if args.quick else 20,
         startup_runs=3 if args.quick else 10,
+        idle_probe_s=2 if args.quick else 6,
         download_bytes=(128 << 20) if args.quick else GIB,
         download_rounds=1 if args.quick else 3,
         healthcheck_runs=1 if args.quick else 3,

@@ -32,6 +32,7 @@ profile() {  # NAME URL_PATH COMMAND...
   perf record -q -e cpu-clock -F 2999 -p "$pid" -o "$data" -- sleep 8 2>/dev/null
   wait "$wrk_pid"
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  set +o pipefail   # head closes the pipe early
   {
     echo "# $name under wrk -t2 -c64 -d10s $path ($(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg))"
     grep -E 'Requests/sec' "$REPO/build/bench-run/profile-$name.wrk"
@@ -39,7 +40,8 @@ profile() {  # NAME URL_PATH COMMAND...
     perf report -i "$data" --stdio --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
     echo; echo "## top symbols"
     perf report -i "$data" --stdio --sort dso,symbol 2>/dev/null | grep -v '^#' | grep -v '^$' | head -45
-  } >"$OUT/profile-$name.txt"
+  } | sed -E 's/ +- +- *$//; s/ +$//' >"$OUT/profile-$name.txt"
+  set -o pipefail
   echo "wrote $OUT/profile-$name.txt"
 }
 

@@ -113,7 +113,9 @@ async fn a_vanished_log_dir_answers_503_until_it_is_back() {
     acked_id(server.post("before").await).await;
 
     std::fs::remove_dir_all(&volume).unwrap();
-    // The write lands in an unlinked file: it must be refused, not acknowledged.
+    // Noticed without any write: the idle writer checks its folder.
+    server.wait_ready(503).await;
+    // A write would land in an unlinked file: it must be refused, not acknowledged.
     expect_error(server.post("lost").await, 503, "storage_unavailable").await;
     assert_eq!(server.readyz().await, 503);
     // While LOG_DIR is missing the store does not create it (it would write beneath the mount).
@@ -125,6 +127,24 @@ async fn a_vanished_log_dir_answers_503_until_it_is_back() {
     server.wait_ready(200).await;
     let id = acked_id(server.post("after").await).await;
     assert_eq!(ids_on_disk(&volume.join("gone")), vec![id]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_removed_instance_folder_refuses_the_write_then_is_recreated() {
+    let volume = tempfile::tempdir().unwrap();
+    let server = TestServer::start(test_config(volume.path(), "wiped")).await;
+    acked_id(server.post("before").await).await;
+
+    let folder = volume.path().join("wiped");
+    std::fs::remove_dir_all(&folder).unwrap();
+    // Right away, before the idle check: the record goes to the unlinked segment, is synced,
+    // and must still be refused because nobody can ever read it.
+    expect_error(server.post("lost").await, 503, "storage_unavailable").await;
+    // LOG_DIR itself is there, so the store makes its folder again by itself.
+    server.wait_ready(200).await;
+    let id = acked_id(server.post("after").await).await;
+    assert_eq!(ids_on_disk(&folder), vec![id]);
     server.stop().await;
 }
 

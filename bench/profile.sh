@@ -7,6 +7,7 @@
 #
 # Builds symbolized copies of the two binaries in target/bench-profile (release settings, symbols
 # kept), so the shared target/release stays as it is. Needs perf (Debian: linux-perf) and wrk.
+# The server CPU per request of the same load is in results.md; these files say where it goes.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,6 +39,8 @@ profile() {  # NAME URL_PATH COMMAND...
     grep -E 'Requests/sec' "$REPO/build/bench-run/profile-$name.wrk"
     echo; echo "## by shared object"
     perf report -i "$data" --stdio --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
+    echo; echo "## by crate (share of the samples)"
+    perf report -i "$data" --stdio --sort dso,symbol 2>/dev/null | python3 "$REPO/bench/tools/perf_by_crate.py"
     echo; echo "## top symbols"
     perf report -i "$data" --stdio --sort dso,symbol 2>/dev/null | grep -v '^#' | grep -v '^$' | head -45
   } | sed -E 's/ +- +- *$//; s/ +$//' >"$OUT/profile-$name.txt"

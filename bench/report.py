@@ -290,7 +290,7 @@ def markdown(raw, summary, goals, ratios) -> str:
         lines += ["### data-api writes, 64 connections (`wrk -t2 -c64`), no simulated delay", "",
                   "| load | req/s per round | median | p99 ms (median) | server CPU µs/request | errors | peak RSS MiB |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
-        for n, label in (("legacy_get", "legacy `GET /` (file per request, not synced)"),
+        for n, label in (("legacy_get", "legacy `GET /` (a new file per request, not synced; folder emptied before each round)"),
                          ("rust_post", "data-api `POST /logs` (fdatasync, group commit)"),
                          ("rust_get", "data-api `GET /` (fdatasync, group commit)")):
             rounds = sc["data"][n]["rounds"]

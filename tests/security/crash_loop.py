@@ -161,13 +161,12 @@ def main():
         proc.wait(timeout=30)
 
     records, corrupt = read_segments(log_dir)
-    seen = {}
+    seen = {}  # message -> ids on disk
     for record in records:
-        seen[record["message"]] = seen.get(record["message"], 0) + 1
+        seen.setdefault(record["message"], []).append(record["id"])
     lost = [m for m in acked if m not in seen]
-    duplicated = [m for m, n in seen.items() if n > 1]
-    wrong_id = [m for m, i in acked.items() if m in seen and not any(
-        r["id"] == i for r in records if r["message"] == m)]
+    duplicated = [m for m, ids in seen.items() if len(ids) > 1]
+    wrong_id = [m for m, i in acked.items() if m in seen and i not in seen[m]]
     unexpected = [m for m in seen if m not in acked and m not in unknown]
     log_text = (work / "data-api.log").read_text(errors="replace")
     torn = log_text.count("cut off an incomplete record")

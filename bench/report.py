@@ -364,6 +364,59 @@ def markdown(raw, summary, goals, ratios) -> str:
     return "\n".join(lines) + "\n"
 
 
+def readme_table(summary) -> str:
+    """The table of the root README's Performance section (copied there by hand)."""
+    rows = ["| measure | Rust | legacy | ratio | goal |", "|---|---|---|---|---|"]
+    h = summary.get("health_c64")
+    if h:
+        rows.append(f"| `/health_check`, 64 connections | {fmt(h['rps_median']['rust'], 0)} req/s | "
+                    f"{fmt(h['rps_median']['legacy'], 0)} req/s | {h['rust_vs_legacy']:.1f}x | ≥ 10x "
+                    f"({'met' if h['rust_vs_legacy'] >= GOAL_HEALTH_VS_LEGACY else '**missed**'}) |")
+        rows.append(f"| `/health_check` against a bare hyper server ({fmt(h['rps_median']['hello'], 0)} req/s) | | | "
+                    f"{h['rust_vs_hello_hyper']:.2f}x | ≥ 0.8x "
+                    f"({'met' if h['rust_vs_hello_hyper'] >= GOAL_HEALTH_VS_HYPER else '**missed**: CPU per request of the middleware stack'}) |")
+    a = summary.get("api1_c1000")
+    if a:
+        ok = a["rps_median"]["rust"] >= GOAL_API1_RPS and a["rust_errors_total"] == 0
+        rows.append(f"| `/api_1` (500 ms of work), 1,000 connections | {fmt(a['rps_median']['rust'], 0)} req/s, "
+                    f"{a['rust_errors_total']} errors | {fmt(a['rps_median']['legacy'])} req/s | {a['rust_vs_legacy']:.0f}x | "
+                    f"≥ 1,900 req/s ({'met' if ok else '**missed**'}) |")
+        p99 = a["rust_healthz_probe_p99_ms"]["median"]
+        rows.append(f"| `/healthz` p99 during that load | {fmt(p99)} ms | no answer | | ≤ 10 ms "
+                    f"({'met' if p99 is not None and p99 <= GOAL_HEALTHZ_P99_MS else '**missed**'}) |")
+    d = summary.get("data_c64")
+    if d:
+        rows.append(f"| data writes, 64 connections (Rust: fdatasync before every answer) | "
+                    f"{fmt(d['rps_median']['rust_post'], 0)} req/s | {fmt(d['rps_median']['legacy_get'], 0)} req/s (not synced) | "
+                    f"{d['rust_post_vs_legacy']:.1f}x | ≥ 3x ({'met' if d['rust_post_vs_legacy'] >= GOAL_DATA_VS_LEGACY else '**missed**'}) |")
+    idle = summary.get("idle_rss_mib")
+    if idle:
+        rust = [v for n, v in idle.items() if not n.startswith("legacy")]
+        rows.append(f"| idle RSS per service | {min(rust):.1f}-{max(rust):.1f} MiB | {idle['legacy backend_api']:.0f} MiB | "
+                    f"{idle['legacy backend_api'] / idle['backend-api']:.0f}x less | ≤ 10 MiB "
+                    f"({'met' if max(rust) <= GOAL_IDLE_MIB else '**missed**'}) |")
+    if a:
+        peak = a["rss_peak_mib"]["rust"]
+        rows.append(f"| RSS with 1,000 requests in flight | {peak:.0f} MiB | {a['rss_peak_mib']['legacy']:.0f} MiB | | "
+                    f"≤ 64 MiB ({'met' if peak <= GOAL_LOADED_MIB else '**missed**'}) |")
+    st = summary.get("startup_ms_median")
+    if st:
+        worst = max(v for n, v in st.items() if n != "legacy")
+        rows.append(f"| start-up to first 200 (median of 10) | {fmt(st['backend-api'])} ms | {st['legacy']:.0f} ms | "
+                    f"{st['legacy'] / st['backend-api']:.0f}x | ≤ 20 ms ({'met' if worst <= GOAL_STARTUP_MS else '**missed**'}) |")
+    dl = summary.get("download")
+    if dl:
+        ok = dl["all_complete"] and dl["backend_rss_growth_mib_max"] <= GOAL_DOWNLOAD_GROWTH_MIB
+        rows.append(f"| `/download_external_logs`, 1 GiB | {fmt(dl['via_backend_mib_per_s_median'], 0)} MiB/s, RSS "
+                    f"+{dl['backend_rss_growth_mib_max']:.0f} MiB | stub | | flat RSS ({'met' if ok else '**missed**'}) |")
+    hc = summary.get("healthcheck")
+    if hc:
+        ok = hc["results_right"] and hc["wall_over_timeout"] <= GOAL_HEALTHCHECK_FACTOR
+        rows.append(f"| health-check `--once`, 100 targets, 50 hanging, {hc['timeout_s']:g} s timeout | "
+                    f"{hc['wall_s_median']:.2f} s | | | ≈ one timeout ({'met' if ok else '**missed**'}) |")
+    return "\n".join(rows) + "\n"
+
+
 def analysis_link(out: Path) -> str:
     if (out / "ANALYSIS.md").exists():
         return "\nWhat bounds the missed goals, with profiles: [ANALYSIS.md](ANALYSIS.md).\n"
@@ -379,6 +432,7 @@ def main():
                                                   "ratios": [{"ratio": r[0], "value": r[1], "goal": r[2]} for r in ratios],
                                                   "raw": raw}, indent=1) + "\n")
     (out / "results.md").write_text(markdown(raw, summary, goals, ratios) + analysis_link(out))
+    (out / "readme-table.md").write_text(readme_table(summary))
     if ratios:
         chart(ratios, out / "ratios.png")
     for g in goals:

@@ -13,6 +13,7 @@
 #   ADVISORY_DB        RustSec advisory database snapshot (../shared/advisory-db)
 #   SECURITY_PROFILE   debug (default) or release: which build of the binaries the live steps run
 #   CRASH_ROUNDS       SIGKILL rounds of the data-api crash loop (20)
+#   CRASH_PROFILE      release (default) or debug: the data-api build the crash loop kills
 #   IDLE_CONNECTIONS   idle connections held against a live service (10000)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,7 @@ STEPS=(advisories abuse properties schemathesis secrets crash-loop idle-connecti
 ADVISORY_DB=${ADVISORY_DB:-$ROOT/../shared/advisory-db}
 SECURITY_PROFILE=${SECURITY_PROFILE:-debug}
 CRASH_ROUNDS=${CRASH_ROUNDS:-20}
+CRASH_PROFILE=${CRASH_PROFILE:-release}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 VENV=$ROOT/build/security-venv
 BIN=$ROOT/target/$SECURITY_PROFILE
@@ -182,9 +184,11 @@ step_secrets() {
 }
 
 step_crash_loop() {
-    build_binaries || return 1
-    python3 tests/security/crash_loop.py --bin "$BIN/data-api" --rounds "$CRASH_ROUNDS" \
-        --work "$WORK/crash-loop"
+    local flags=(--locked -p data-api --bin data-api)
+    [ "$CRASH_PROFILE" = release ] && flags+=(--release)
+    cargo build "${flags[@]}" || return 1
+    python3 tests/security/crash_loop.py --bin "$ROOT/target/$CRASH_PROFILE/data-api" \
+        --rounds "$CRASH_ROUNDS" --work "$WORK/crash-loop"
 }
 
 step_idle_connections() {

@@ -104,7 +104,7 @@ impl ExternalLogs {
         let upstream = match integration {
             None => None,
             Some(integration) => {
-                let client = reqwest::Client::builder()
+                let client = platform::http_client::builder()
                     .connect_timeout(config.connect_timeout)
                     .user_agent(concat!("abn-stack-backend-api/", env!("CARGO_PKG_VERSION")))
                     .build()?;

@@ -24,7 +24,7 @@ pub struct Answer {
 /// listener that went away is seen at once; no redirects followed (a 301 is not a 200); no
 /// proxy (targets are in-cluster or local services).
 pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+    platform::http_client::builder()
         .user_agent(concat!(
             "abn-stack-health-check/",
             env!("CARGO_PKG_VERSION")

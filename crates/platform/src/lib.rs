@@ -9,6 +9,7 @@
 pub mod config;
 pub mod error;
 mod first_bytes;
+pub mod http_client;
 pub mod metrics;
 pub mod openapi;
 pub mod readiness;

@@ -12,6 +12,7 @@ use axum::Router;
 use bytes::Bytes;
 use common::*;
 use futures_util::StreamExt;
+use test_support::metric;
 
 #[tokio::test]
 async fn streams_the_providers_logs_with_query_passed_through() {

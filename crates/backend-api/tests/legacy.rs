@@ -58,21 +58,7 @@ async fn healthz_answers_while_1000_requests_are_in_flight() {
         }));
     }
     let probe = reqwest::Client::new();
-    loop {
-        let page = probe
-            .get(format!("{}/metrics", backend.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        // The scrape itself is in flight too.
-        if metric(&page, "http_requests_in_flight").unwrap_or(0.0) >= (LOAD + 1) as f64 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    test_support::wait_for_in_flight(&probe, &backend.base, LOAD).await;
     let health = probe
         .get(format!("{}/healthz", backend.base))
         .send()

@@ -3,12 +3,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use test_support::{wait_for_in_flight, ServiceProcess};
 
 const BIN: &str = env!("CARGO_BIN_EXE_backend-api");
 
@@ -62,56 +61,14 @@ fn bad_configuration_stops_with_exit_2_and_one_line() {
     }
 }
 
-/// A child backend-api whose stdout and stderr are captured line by line.
-struct Child_ {
-    child: Child,
-    base: String,
-    output: Arc<Mutex<String>>,
-}
-
-fn spawn_backend(envs: &[(&str, &str)]) -> Child_ {
-    let mut child = Command::new(BIN)
+/// A child backend-api with debug logs captured.
+fn spawn_backend(envs: &[(&str, &str)]) -> ServiceProcess {
+    let mut command = Command::new(BIN);
+    command
         .env_clear()
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "debug")
-        .envs(envs.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let output = Arc::new(Mutex::new(String::new()));
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    for stream in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let (output, addr_tx) = (output.clone(), addr_tx.clone());
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
-                    if event["message"] == "listening" {
-                        let _ = addr_tx.send(event["local_addr"].as_str().unwrap().to_string());
-                    }
-                }
-                output.lock().unwrap().push_str(&line);
-                output.lock().unwrap().push('\n');
-            }
-        });
-    }
-    let addr = addr_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the bound address is logged");
-    Child_ {
-        child,
-        base: format!("http://{addr}"),
-        output,
-    }
-}
-
-fn sigterm(child: &Child) {
-    // SAFETY: kill(2) with a pid we own and a valid signal number.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        .envs(envs.iter().copied());
+    ServiceProcess::start(command)
 }
 
 /// Drives every path, error paths included, against providers that accept the key, reject it,
@@ -139,24 +96,22 @@ async fn the_key_never_appears_in_logs_responses_or_metrics() {
             "/nope",
             "/metrics",
         ] {
-            let response = reqwest::get(format!("{}{path}", backend.base))
-                .await
-                .unwrap();
+            let response = reqwest::get(backend.url(path)).await.unwrap();
             seen.push_str(&format!("{:?}", response.headers()));
             seen.push_str(&response.text().await.unwrap());
         }
-        sigterm(&backend.child);
-        assert!(backend.child.wait().unwrap().success());
-        seen.push_str(&backend.output.lock().unwrap());
+        backend.signal(libc::SIGTERM);
+        assert!(backend.wait().success());
+        seen.push_str(&backend.output());
     }
     // The legacy variable name goes through the same path.
     let mut legacy = spawn_backend(&[
         ("EXTERNAL_LOGS_URL", "http://127.0.0.1:9/v1/logs"),
         ("EXTERNAL_INTGERATION_KEY", KEY),
     ]);
-    sigterm(&legacy.child);
-    assert!(legacy.child.wait().unwrap().success());
-    let legacy_output = legacy.output.lock().unwrap().clone();
+    legacy.signal(libc::SIGTERM);
+    assert!(legacy.wait().success());
+    let legacy_output = legacy.output();
     assert!(
         legacy_output.contains("EXTERNAL_INTGERATION_KEY is deprecated"),
         "{legacy_output}"
@@ -182,29 +137,12 @@ async fn sigterm_drains_in_flight_requests_and_exits_0() {
     let mut backend = spawn_backend(&[("SIMULATED_LATENCY_MS", "3000"), ("DRAIN_PERIOD", "4s")]);
     let client = reqwest::Client::new();
     let requests: Vec<_> = (0..IN_FLIGHT)
-        .map(|_| tokio::spawn(client.get(format!("{}/api_1", backend.base)).send()))
+        .map(|_| tokio::spawn(client.get(backend.url("/api_1")).send()))
         .collect();
-    loop {
-        let page = client
-            .get(format!("{}/metrics", backend.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if metric(&page, "http_requests_in_flight").unwrap_or(0.0) >= (IN_FLIGHT + 1) as f64 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    sigterm(&backend.child);
+    wait_for_in_flight(&client, &backend.url(""), IN_FLIGHT).await;
+    backend.signal(libc::SIGTERM);
     let ready = loop {
-        let response = client
-            .get(format!("{}/readyz", backend.base))
-            .send()
-            .await
-            .unwrap();
+        let response = client.get(backend.url("/readyz")).send().await.unwrap();
         if response.status() == 503 {
             break response.json::<serde_json::Value>().await.unwrap();
         }
@@ -216,9 +154,8 @@ async fn sigterm_drains_in_flight_requests_and_exits_0() {
         assert_eq!(response.status(), 200);
         assert!(response.text().await.unwrap().starts_with("completed: "));
     }
-    let status = tokio::task::spawn_blocking(move || backend.child.wait())
+    let status = tokio::task::spawn_blocking(move || backend.wait())
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
@@ -232,27 +169,13 @@ async fn a_second_signal_exits_at_once() {
         ("SHUTDOWN_TIMEOUT", "600s"),
     ]);
     let client = reqwest::Client::new();
-    let _stuck = tokio::spawn(client.get(format!("{}/api_1", backend.base)).send());
-    loop {
-        let page = client
-            .get(format!("{}/metrics", backend.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if metric(&page, "http_requests_in_flight").unwrap_or(0.0) >= 2.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    sigterm(&backend.child);
+    let _stuck = tokio::spawn(client.get(backend.url("/api_1")).send());
+    wait_for_in_flight(&client, &backend.url(""), 1).await;
+    backend.signal(libc::SIGTERM);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    sigterm(&backend.child);
-    let status = tokio::task::spawn_blocking(move || backend.child.wait())
+    backend.signal(libc::SIGTERM);
+    let status = tokio::task::spawn_blocking(move || backend.wait())
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(130));
 }

@@ -6,27 +6,18 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{client, segment_names, segment_records};
 use serde_json::Value;
+use test_support::ServiceProcess;
 
 const BIN: &str = env!("CARGO_BIN_EXE_data-api");
 
-/// A running data-api process and its JSON log lines.
-struct Process {
-    child: Child,
-    addr: SocketAddr,
-    logs: Receiver<Value>,
-    seen: Vec<Value>,
-}
-
+/// The data-api binary on a log folder, on a free loopback port.
 fn command(log_dir: &Path, instance: &str) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
@@ -36,85 +27,19 @@ fn command(log_dir: &Path, instance: &str) -> Command {
         .env("SIMULATED_LATENCY_MS", "0")
         .env("LOG_SEGMENT_BYTES", "64KiB")
         .env("LOG_RETENTION_BYTES", "64MiB")
-        .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info");
     cmd
 }
 
-impl Process {
-    fn start(log_dir: &Path, instance: &str) -> Self {
-        let mut child = command(log_dir, instance)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, logs) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(value) = serde_json::from_str::<Value>(&line) {
-                    if tx.send(value).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
-        let mut process = Self {
-            child,
-            addr: "127.0.0.1:1".parse().unwrap(),
-            logs,
-            seen: Vec::new(),
-        };
-        let listening = process
-            .wait_for_log(|v| v["message"] == "listening")
-            .expect("the binary logs its address");
-        process.addr = listening["local_addr"].as_str().unwrap().parse().unwrap();
-        process
-    }
+fn start(log_dir: &Path, instance: &str) -> ServiceProcess {
+    ServiceProcess::start(command(log_dir, instance))
+}
 
-    /// The first log line (already seen or arriving within 20 s) matching `pred`.
-    fn wait_for_log(&mut self, pred: impl Fn(&Value) -> bool) -> Option<Value> {
-        if let Some(v) = self.seen.iter().find(|v| pred(v)) {
-            return Some(v.clone());
-        }
-        while let Ok(value) = self.logs.recv_timeout(Duration::from_secs(20)) {
-            self.seen.push(value.clone());
-            if pred(&value) {
-                return Some(value);
-            }
-        }
-        None
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    async fn wait_ready(&self) {
-        let client = client();
-        for _ in 0..200 {
-            if let Ok(r) = client.get(self.url("/readyz")).send().await {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the restarted binary never became ready");
-    }
-
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().unwrap();
-    }
-
-    fn terminate(mut self) {
-        // SAFETY: signalling our own child by its pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "graceful stop: {status}");
-    }
+/// SIGTERM, and the stop must be graceful.
+fn terminate(mut process: ServiceProcess) {
+    process.signal(libc::SIGTERM);
+    let status = process.wait();
+    assert!(status.success(), "graceful stop: {status}");
 }
 
 /// Every acknowledged record is on disk exactly once; every line parses (checked by the reader).
@@ -149,8 +74,8 @@ async fn sigkill_mid_stream_loses_no_acknowledged_record() {
     let mut acked: HashMap<String, String> = HashMap::new();
 
     for round in 0..=ROUNDS {
-        let process = Process::start(root.path(), "crash");
-        process.wait_ready().await;
+        let process = start(root.path(), "crash");
+        process.wait_ready(200).await;
         if round > 0 {
             let on_disk = verify(&dir, &acked);
             println!(
@@ -159,7 +84,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_record() {
             );
         }
         if round == ROUNDS {
-            process.terminate();
+            terminate(process);
             break;
         }
 
@@ -220,7 +145,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_record() {
 async fn a_torn_line_written_by_hand_is_cut_with_a_warning() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("torn");
-    let process = Process::start(root.path(), "torn");
+    let process = start(root.path(), "torn");
     let http = client();
     for n in 0..5 {
         let response = http
@@ -243,7 +168,7 @@ async fn a_torn_line_written_by_hand_is_cut_with_a_warning() {
     std::io::Write::write_all(&mut file, partial).unwrap();
     drop(file);
 
-    let mut process = Process::start(root.path(), "torn");
+    let mut process = start(root.path(), "torn");
     let warning = process
         .wait_for_log(|v| v["level"] == "WARN" && v["dropped_bytes"].is_u64())
         .expect("a warning about the cut");
@@ -271,7 +196,7 @@ async fn a_torn_line_written_by_hand_is_cut_with_a_warning() {
     assert_eq!(list["records"].as_array().unwrap().len(), 5);
     assert_eq!(list["records"][0]["message"], "kept 4");
     assert_eq!(segment_records(&dir).len(), 5);
-    process.terminate();
+    terminate(process);
 }
 
 #[test]
@@ -297,7 +222,7 @@ fn bad_settings_exit_2_with_one_line_naming_the_variable() {
 #[tokio::test]
 async fn a_second_process_for_the_same_instance_is_refused() {
     let root = tempfile::tempdir().unwrap();
-    let first = Process::start(root.path(), "twin");
+    let first = start(root.path(), "twin");
     let output = command(root.path(), "twin").output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
@@ -305,5 +230,5 @@ async fn a_second_process_for_the_same_instance_is_refused() {
         stderr.contains("INSTANCE_ID") && stderr.contains("another process"),
         "{stderr}"
     );
-    first.terminate();
+    terminate(first);
 }

@@ -109,10 +109,3 @@ pub async fn json(response: reqwest::Response) -> serde_json::Value {
     assert_eq!(response.headers()["content-type"], "application/json");
     response.json().await.unwrap()
 }
-
-/// Reads a gauge or counter value from a Prometheus text page.
-pub fn metric(page: &str, name_with_labels: &str) -> Option<f64> {
-    page.lines()
-        .find_map(|line| line.strip_prefix(name_with_labels)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}

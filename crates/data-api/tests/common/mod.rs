@@ -93,8 +93,7 @@ impl TestServer {
             .text()
             .await
             .unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        test_support::metric(&text, name)
             .unwrap_or_else(|| panic!("metric {name} not found in\n{text}"))
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::Parser;
 use platform::config::{parse_duration, parse_or_exit, LogFormat, ServerArgs};
 use platform::{telemetry, RunningService, Shutdown};
-use rand::RngCore;
+use rand::Rng;
 use secrecy::SecretString;
 
 /// Runs every abn-stack service in one process on embedded defaults.

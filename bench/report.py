@@ -122,8 +122,12 @@ def summarize(raw):
                                           for n in rps},
             "rss_peak_mib": {n: mib(max(r["rss_peak_kib"] for r in d[n]["rounds"])) for n in rps},
         }
+        best_legacy = max(r["rps"] for r in d["legacy_get"]["rounds"])
+        summary["data_c64"]["legacy_best_round_rps"] = best_legacy
+        summary["data_c64"]["rust_post_vs_legacy_best_round"] = rps["rust_post"] / best_legacy
         goal("data writes c64, durable: ≥ 3x legacy (POST /logs)",
-             f"{post_vs:.1f}x ({fmt(rps['rust_post'], 0)} vs {fmt(rps['legacy_get'], 0)}); every ack on disk: {durable}",
+             f"{post_vs:.1f}x ({fmt(rps['rust_post'], 0)} vs {fmt(rps['legacy_get'], 0)}); against the legacy's best "
+             f"round ({fmt(best_legacy, 0)}): {rps['rust_post'] / best_legacy:.1f}x; every ack on disk: {durable}",
              "≥ 3x", post_vs >= GOAL_DATA_VS_LEGACY and durable)
         goal("data writes c64, durable: ≥ 3x legacy (GET /)", f"{get_vs:.1f}x ({fmt(rps['rust_get'], 0)})", "≥ 3x",
              get_vs >= GOAL_DATA_VS_LEGACY and durable)
@@ -388,7 +392,9 @@ def readme_table(summary) -> str:
     if d:
         rows.append(f"| data writes, 64 connections (Rust: fdatasync before every answer) | "
                     f"{fmt(d['rps_median']['rust_post'], 0)} req/s | {fmt(d['rps_median']['legacy_get'], 0)} req/s (not synced) | "
-                    f"{d['rust_post_vs_legacy']:.1f}x | ≥ 3x ({'met' if d['rust_post_vs_legacy'] >= GOAL_DATA_VS_LEGACY else '**missed**'}) |")
+                    f"{d['rust_post_vs_legacy']:.1f}x ({d['rust_post_vs_legacy_best_round']:.1f}x against the legacy's best round, "
+                    f"{fmt(d['legacy_best_round_rps'], 0)} req/s) | ≥ 3x "
+                    f"({'met' if d['rust_post_vs_legacy'] >= GOAL_DATA_VS_LEGACY else '**missed**'}) |")
     idle = summary.get("idle_rss_mib")
     if idle:
         rust = [v for n, v in idle.items() if not n.startswith("legacy")]

@@ -185,14 +185,7 @@ async fn a_torn_line_written_by_hand_is_cut_with_a_warning() {
     );
     assert_eq!(std::fs::metadata(&segment).unwrap().len(), good_len);
 
-    let list: Value = http
-        .get(process.url("/logs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = test_support::get_json(&http, &process.url("/logs")).await;
     assert_eq!(list["records"].as_array().unwrap().len(), 5);
     assert_eq!(list["records"][0]["message"], "kept 4");
     assert_eq!(segment_records(&dir).len(), 5);

@@ -19,15 +19,7 @@ async fn expect_error(response: reqwest::Response, status: u16, code: &str) {
 }
 
 async fn log_store_check(server: &TestServer) -> String {
-    let body: Value = server
-        .client
-        .get(server.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = test_support::get_json(&server.client, &server.url("/readyz")).await;
     body["checks"]["log_store"].as_str().unwrap().to_string()
 }
 
@@ -268,15 +260,7 @@ async fn a_read_only_tmpfs_is_not_ready_until_it_is_writable_again() {
     let server = TestServer::start(test_config(&volume, "tmpfs-ro")).await;
     assert_eq!(server.readyz().await, 503);
     expect_error(server.post("refused").await, 503, "storage_unavailable").await;
-    let list: Value = server
-        .client
-        .get(server.url("/logs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = test_support::get_json(&server.client, &server.url("/logs")).await;
     assert_eq!(list["records"][0]["id"], first.as_str());
 
     tmpfs.remount("rw");

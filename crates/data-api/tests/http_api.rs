@@ -32,15 +32,8 @@ async fn records_are_read_back_newest_first_and_filtered_by_time() {
     let unique: HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), 3);
 
-    let list: RecordList = server
-        .client
-        .get(server.url("/logs?limit=2"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: RecordList =
+        test_support::get_json(&server.client, &server.url("/logs?limit=2")).await;
     let messages: Vec<_> = list.records.iter().map(|r| r.message.as_str()).collect();
     assert_eq!(messages, ["third", "second"]);
     assert_eq!(list.records[0].level, Level::Error);
@@ -333,26 +326,10 @@ async fn metrics_readiness_and_openapi_describe_the_store() {
     }
     assert!(server.metric("data_api_store_bytes").await > 0.0);
 
-    let ready: Value = server
-        .client
-        .get(server.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = test_support::get_json(&server.client, &server.url("/readyz")).await;
     assert_eq!(ready["checks"]["log_store"], "ok");
 
-    let doc: Value = server
-        .client
-        .get(server.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = test_support::get_json(&server.client, &server.url("/openapi.json")).await;
     assert!(doc["paths"]["/logs"]["post"].is_object());
     assert!(doc["paths"]["/logs"]["get"].is_object());
     assert!(doc["paths"]["/"]["get"].is_object());

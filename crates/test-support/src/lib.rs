@@ -171,3 +171,15 @@ pub async fn wait_for_in_flight(client: &reqwest::Client, base: &str, at_least: 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// GET `url` and decode its JSON body, failing the test on any error.
+pub async fn get_json<T: serde::de::DeserializeOwned>(client: &reqwest::Client, url: &str) -> T {
+    client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: body is not the expected JSON: {e}"))
+}

@@ -36,7 +36,8 @@ fi
 export VENV="${VENV:-$REPO/build/baseline-venv}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target/bench}"
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1   # as the baseline's own figures
-export REPORT_LUA="$HERE/report.lua"
+# One RESULT-line hook for every wrk run of the benchmarks.
+export REPORT_LUA="$REPO/bench/wrk/report.lua"
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 2; }
 
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
@@ -115,7 +116,7 @@ run_baseline() {  # NAME: gunicorn, 4 sync workers, no simulated delay, no fsync
   SERVER_PID=$!
   for i in $(seq 1 300); do curl -s -o /dev/null -m 1 "$URL/health_check" && break; sleep 0.05; done
   sleep 1.5   # let all four workers finish booting (/health_check is a 404 here: no file written)
-  load "$name" "${WRK_ARGS[@]}" -s "$HERE/report.lua" "$URL/"
+  load "$name" "${WRK_ARGS[@]}" -s "$REPORT_LUA" "$URL/"
   stop_server
   echo "$name wrote $(find "$logs" -type f -exec cat {} + | wc -l) lines in $(find "$logs" -type f | wc -l) files (no fsync)" | tee -a "$RAW/durability.txt"
 }
@@ -147,7 +148,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{print (NR%2) ? v[(
 declare -a BASE_RPS GET_RPS POST_RPS
 for r in $(seq 1 "$REPEAT"); do
   run_baseline "baseline-get-$r";  BASE_RPS+=("${RPS[baseline-get-$r]}")
-  run_data_api "data-api-get-$r" "$HERE/report.lua" /;  GET_RPS+=("${RPS[data-api-get-$r]}")
+  run_data_api "data-api-get-$r" "$REPORT_LUA" /;  GET_RPS+=("${RPS[data-api-get-$r]}")
   run_data_api "data-api-post-$r" "$HERE/post.lua" /logs;  POST_RPS+=("${RPS[data-api-post-$r]}")
 done
 BASE_MED=$(median "${BASE_RPS[@]}")

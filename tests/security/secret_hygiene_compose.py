@@ -15,7 +15,6 @@ or the images are not built: scripts/build-images.sh).
 """
 
 import argparse
-import base64
 import http.client
 import io
 import json
@@ -27,20 +26,16 @@ import sys
 import tarfile
 import tempfile
 import time
-import urllib.parse
 from pathlib import Path
+
+# The encodings a leaked key is searched in: one definition for both hygiene checks.
+from secret_hygiene import forms
 
 SKIP = 77
 KEY = "compose-hygiene-" + secrets.token_hex(16)
 WRONG_KEY = "compose-wrong-" + secrets.token_hex(16)
 CLIENT_KEY = "compose-client-" + secrets.token_hex(16)
 IMAGES = ["log-provider", "backend-api", "data-api", "health-check"]
-
-
-def forms(key):
-    raw = key.encode()
-    return [raw, urllib.parse.quote(key, safe="").encode(), base64.b64encode(raw).rstrip(b"="),
-            base64.b64encode(b"Bearer " + raw).rstrip(b"=")]
 
 
 def compose_command():
@@ -209,7 +204,7 @@ def main():
     haystacks = [("compose logs", logs), *stack.responses, *volume_files]
     leaks = [f"{name} in {label}" for name, key in (("the key", KEY), ("the wrong key", WRONG_KEY),
                                                     ("a client's credential", CLIENT_KEY))
-             for needle in forms(key) for label, data in haystacks if needle in data]
+             for needle in forms(key).values() for label, data in haystacks if needle in data]
     for canary, where in ((b"listening", "compose logs"), (b'"load 7"', "data-api's volume"),
                           (b"provider_timeout", "responses"), (b"provider_rejected_key", "responses")):
         if not any(canary in data for _, data in haystacks):

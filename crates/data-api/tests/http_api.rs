@@ -303,15 +303,7 @@ async fn metrics_readiness_and_openapi_describe_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(test_config(dir.path(), "meta")).await;
     assert_eq!(server.post("one").await.status(), 201);
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics_page().await;
     for name in [
         "data_api_records_written_total 1",
         "data_api_retention_bytes 805306368",

@@ -82,17 +82,21 @@ impl TestServer {
         panic!("/readyz never answered {status}");
     }
 
-    /// The value of an unlabelled metric on /metrics.
-    pub async fn metric(&self, name: &str) -> f64 {
-        let text = self
-            .client
+    /// The /metrics page.
+    pub async fn metrics_page(&self) -> String {
+        self.client
             .get(self.url("/metrics"))
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The value of an unlabelled metric on /metrics.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.metrics_page().await;
         test_support::metric(&text, name)
             .unwrap_or_else(|| panic!("metric {name} not found in\n{text}"))
     }

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use platform::config::{parse_duration, ConfigError, ServerArgs};
+use platform::config::{parse_duration, ConfigError, ServerArgs, Validate};
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -118,6 +118,16 @@ impl Config {
             ));
         }
         Ok((Some(Integration { url, key }), warnings))
+    }
+}
+
+impl Validate for Config {
+    fn check_requested(&self) -> bool {
+        self.server.check.check_config
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.integration().map(drop)
     }
 }
 

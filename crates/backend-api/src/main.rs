@@ -3,7 +3,7 @@ use platform::{config, telemetry, Shutdown};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let config: Config = config::parse_or_exit();
+    let config: Config = config::parse_checked_or_exit();
     telemetry::init(config.server.log_format);
     // Before binding, so a signal that arrives once the address is logged is never missed.
     let shutdown = Shutdown::on_signals();

@@ -179,3 +179,35 @@ async fn a_second_signal_exits_at_once() {
         .unwrap();
     assert_eq!(status.code(), Some(130));
 }
+
+#[test]
+fn check_config_verdicts_without_binding() {
+    let bin = BIN;
+    // The address is taken: a start would fail, the check must not even try to bind.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, out) = test_support::check_config(bin, &[], &[("LISTEN_ADDR", &addr)]);
+    assert_eq!((code, out.trim()), (0, "configuration ok"));
+
+    let integration = [
+        ("EXTERNAL_LOGS_URL", "http://127.0.0.1:9/v1/logs"),
+        ("EXTERNAL_INTEGRATION_KEY", KEY),
+    ];
+    let (code, out) = test_support::check_config(bin, &[], &integration);
+    assert_eq!((code, out.trim()), (0, "configuration ok"));
+
+    // The pair the charts once rendered: a start exits 2 on it, so the check must too.
+    let (code, out) = test_support::check_config(
+        bin,
+        &[],
+        &[("REQUEST_TIMEOUT", "30s"), ("EXTERNAL_LOGS_TIMEOUT", "30s")],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(out.trim().lines().count(), 1, "one line: {out}");
+    assert!(out.contains("EXTERNAL_LOGS_TIMEOUT"), "{out}");
+
+    let (code, out) = test_support::check_config(bin, &[], &integration[..1]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("EXTERNAL_INTEGRATION_KEY"), "{out}");
+    assert!(!out.contains(KEY), "no secret: {out}");
+}

@@ -4,7 +4,7 @@ use std::ffi::CStr;
 use std::path::PathBuf;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
-use platform::config::{ConfigError, ServerArgs};
+use platform::config::{ConfigError, ServerArgs, Validate};
 
 use crate::DEFAULT_ADDR;
 
@@ -69,8 +69,9 @@ impl Config {
         Ok(name)
     }
 
-    /// Checks settings that depend on each other.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks settings that depend on each other (the instance name is checked by
+    /// [`Config::instance`]).
+    fn check_sizes_and_dir(&self) -> Result<(), ConfigError> {
         if self.log_segment_bytes < MIN_SEGMENT_BYTES {
             return Err(ConfigError::new(
                 "LOG_SEGMENT_BYTES",
@@ -90,6 +91,19 @@ impl Config {
             return Err(ConfigError::new("LOG_DIR", "must not be empty"));
         }
         Ok(())
+    }
+}
+
+impl Validate for Config {
+    fn check_requested(&self) -> bool {
+        self.server.check.check_config
+    }
+
+    /// Everything a start checks before it opens the store (the store's own lock is a run-time
+    /// matter: it needs the volume).
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.check_sizes_and_dir()?;
+        self.instance().map(drop)
     }
 }
 

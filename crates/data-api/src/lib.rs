@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use platform::config::ConfigError;
+use platform::config::{ConfigError, Validate};
 use platform::Service;
 
 pub use api::{Created, RecordList, LEGACY_MESSAGES, MAX_LIMIT, MAX_RECORD_BODY_BYTES};

@@ -3,7 +3,7 @@ use platform::Shutdown;
 
 #[tokio::main]
 async fn main() {
-    let config: Config = platform::config::parse_or_exit();
+    let config: Config = platform::config::parse_checked_or_exit();
     platform::telemetry::init(config.server.log_format);
     let service = match data_api::service(config).await {
         Ok(service) => service,

@@ -225,3 +225,40 @@ async fn a_second_process_for_the_same_instance_is_refused() {
     );
     terminate(first);
 }
+
+#[test]
+fn check_config_touches_no_volume() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().join("not-yet");
+    let log_dir = log_dir.to_str().unwrap();
+    let (code, out) = test_support::check_config(
+        BIN,
+        &[],
+        &[("LOG_DIR", log_dir), ("INSTANCE_ID", "data-api-0")],
+    );
+    assert_eq!((code, out.trim()), (0, "configuration ok"));
+    assert!(
+        !Path::new(log_dir).exists(),
+        "the check created the log folder"
+    );
+
+    let (code, out) = test_support::check_config(
+        BIN,
+        &[],
+        &[("LOG_DIR", log_dir), ("INSTANCE_ID", "../escape")],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(out.trim().lines().count(), 1, "one line: {out}");
+    assert!(out.contains("INSTANCE_ID"), "{out}");
+
+    let (code, out) = test_support::check_config(
+        BIN,
+        &[],
+        &[
+            ("LOG_SEGMENT_BYTES", "1MiB"),
+            ("LOG_RETENTION_BYTES", "1MiB"),
+        ],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("LOG_RETENTION_BYTES"), "{out}");
+}

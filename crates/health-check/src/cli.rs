@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use platform::config::{ConfigError, LogFormat, EXIT_CONFIG};
+use platform::config::{CheckConfig, ConfigError, LogFormat, Validate, EXIT_CONFIG};
 use platform::telemetry::{self, LogStream};
 use platform::Shutdown;
 
@@ -32,6 +32,24 @@ pub struct Cli {
 
     #[command(flatten)]
     pub probe: ProbeArgs,
+
+    #[command(flatten)]
+    pub check: CheckConfig,
+}
+
+impl Validate for Cli {
+    fn check_requested(&self) -> bool {
+        self.check.check_config
+    }
+
+    /// The probe command's targets, YAML file and history settings, as a run resolves them;
+    /// `report` has nothing beyond what its parser checks (its input is data, read when it runs).
+    fn validate(&self) -> Result<(), ConfigError> {
+        match self.command {
+            Some(Command::Report(_)) => Ok(()),
+            None => self.probe.resolve().map(drop),
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]

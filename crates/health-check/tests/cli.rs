@@ -431,3 +431,32 @@ async fn help_names_the_variables_and_exits_0() {
     assert_eq!(out.status.code(), Some(0));
     assert!(stdout(&out).contains("--since"));
 }
+
+#[test]
+fn check_config_resolves_targets_and_writes_no_history() {
+    let bin = env!("CARGO_BIN_EXE_health-check");
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("health/health_check.log");
+    let history = history.to_str().unwrap();
+    let (code, out) = test_support::check_config(
+        bin,
+        &["--once", "--target", "api=http://127.0.0.1:9/readyz"],
+        &[("HEALTHCHECK_OUTPUT", history)],
+    );
+    assert_eq!((code, out.trim()), (0, "configuration ok"));
+    assert!(!std::path::Path::new(history).exists(), "history written");
+
+    let missing = dir.path().join("missing.yaml");
+    let (code, out) = test_support::check_config(
+        bin,
+        &["--once"],
+        &[("HEALTHCHECK_CONFIG", missing.to_str().unwrap())],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(out.trim().lines().count(), 1, "one line: {out}");
+    assert!(out.contains("HEALTHCHECK_CONFIG"), "{out}");
+
+    let (code, out) = test_support::check_config(bin, &["--once"], &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("HEALTHCHECK_TARGETS"), "{out}");
+}

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use platform::config::{parse_duration, ServerArgs};
+use platform::config::{parse_duration, ConfigError, ServerArgs, Validate};
 use secrecy::SecretString;
 
 /// log-provider: a stand-in for the external log provider.
@@ -33,6 +33,17 @@ impl Config {
             max_limit: 10_000_000,
             first_byte_delay: Duration::ZERO,
         }
+    }
+}
+
+impl Validate for Config {
+    fn check_requested(&self) -> bool {
+        self.server.check.check_config
+    }
+
+    /// Every setting is checked by its parser; nothing depends on another.
+    fn validate(&self) -> Result<(), ConfigError> {
+        Ok(())
     }
 }
 

@@ -163,3 +163,24 @@ async fn oversized_headers_and_bodies_are_refused() {
     assert_eq!(response.status(), 413);
     assert_eq!(json(response).await["code"], "body_too_large");
 }
+
+#[test]
+fn check_config_needs_the_key_and_never_prints_it() {
+    let bin = env!("CARGO_BIN_EXE_log-provider");
+    let (code, out) = test_support::check_config(bin, &[], &[("PROVIDER_KEY", KEY)]);
+    assert_eq!((code, out.trim()), (0, "configuration ok"));
+    let (code, out) = test_support::check_config(bin, &[], &[]);
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(out.trim().lines().count(), 1, "one line: {out}");
+    assert!(out.contains("PROVIDER_KEY"), "{out}");
+    let (code, out) = test_support::check_config(
+        bin,
+        &[],
+        &[("PROVIDER_KEY", KEY), ("PROVIDER_MAX_LIMIT", "0")],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("PROVIDER_MAX_LIMIT") && !out.contains(KEY),
+        "{out}"
+    );
+}

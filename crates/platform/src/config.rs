@@ -55,6 +55,48 @@ pub struct ServerArgs {
     /// Log format: json (default when stdout is not a terminal) or text.
     #[arg(long, env = "LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+
+    #[command(flatten)]
+    pub check: CheckConfig,
+}
+
+/// `--check-config`, flattened into every binary's command line (services get it through
+/// [`ServerArgs`]).
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub struct CheckConfig {
+    /// Parse and cross-check the whole configuration as a start would, print one line
+    /// ("configuration ok" or the error) and exit 0 or 2. Binds nothing, touches no volume.
+    #[arg(long, global = true)]
+    pub check_config: bool,
+}
+
+/// A binary's configuration: parsed by clap, then cross-checked by [`Validate::validate`], the
+/// same function the start runs, so `--check-config` and a start can never disagree.
+pub trait Validate: Parser {
+    /// Whether `--check-config` was given.
+    fn check_requested(&self) -> bool;
+    /// Every check a start makes before it binds or opens anything; never echoes a secret.
+    fn validate(&self) -> Result<(), ConfigError>;
+}
+
+/// The line `--check-config` prints for a valid configuration.
+pub const CONFIG_OK: &str = "configuration ok";
+
+/// Parses the process arguments and environment like [`parse_or_exit`]. With `--check-config` it
+/// then validates, prints one line ([`CONFIG_OK`] or the error) and exits 0 or 2; otherwise it
+/// returns the parsed configuration for the start (which validates again, the same way).
+pub fn parse_checked_or_exit<T: Validate>() -> T {
+    let config: T = parse_or_exit();
+    if config.check_requested() {
+        match config.validate() {
+            Ok(()) => {
+                println!("{CONFIG_OK}");
+                std::process::exit(0)
+            }
+            Err(err) => err.exit(),
+        }
+    }
+    config
 }
 
 impl ServerArgs {

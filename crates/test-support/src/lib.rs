@@ -4,6 +4,7 @@
 //!   its bound address read from its "listening" log line, its output kept for assertions, and
 //!   signals to stop or kill it.
 //! - [`metric`] and [`wait_for_in_flight`]: reading `/metrics` pages.
+//! - [`check_config`]: a binary's `--check-config` verdict on a given environment.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -182,4 +183,19 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(client: &reqwest::Client, 
         .json()
         .await
         .unwrap_or_else(|e| panic!("GET {url}: body is not the expected JSON: {e}"))
+}
+
+/// Runs `bin --check-config` with `args` and exactly `envs` (nothing inherited from the test's
+/// environment); returns the exit code and what it printed (stderr, then stdout).
+pub fn check_config(bin: &str, args: &[&str], envs: &[(&str, &str)]) -> (i32, String) {
+    let output = Command::new(bin)
+        .args(args)
+        .arg("--check-config")
+        .env_clear()
+        .envs(envs.iter().copied())
+        .output()
+        .expect("the binary starts");
+    let text = String::from_utf8_lossy(&output.stderr).to_string()
+        + &String::from_utf8_lossy(&output.stdout);
+    (output.status.code().unwrap_or(-1), text)
 }

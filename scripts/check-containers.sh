@@ -101,6 +101,7 @@ python3 deployment/docker/tests/check_containers.py \
     --project "$project" \
     --compose "${compose[*]}" \
     --compose-file deployment/docker/compose.yaml \
+    --compose-file deployment/docker/tests/compose.test.yaml \
     --image-tag "$tag" \
     --sizes "$work_dir/sizes.txt" &
 checker_pid=$!

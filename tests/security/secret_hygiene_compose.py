@@ -51,7 +51,9 @@ class Stack:
         self.project = f"abnsec{os.getpid()}"
         self.work = Path(work)
         self.override = self.work / "override.yaml"
-        self.base = [*compose, "-p", self.project, "-f", str(compose_file), "-f", str(self.override)]
+        test_file = Path(compose_file).parent / "tests" / "compose.test.yaml"
+        self.base = [*compose, "-p", self.project, "-f", str(compose_file), "-f", str(test_file),
+                     "-f", str(self.override)]
         self.env = dict(os.environ, ABN_INTEGRATION_KEY=KEY, ABN_IMAGE_TAG=tag, RUST_LOG="debug",
                         ABN_BACKEND_PORT="", ABN_DATA_API_PORT="", ABN_LOG_PROVIDER_PORT="",
                         ABN_BACKEND_LATENCY_MS="0", ABN_DATA_LATENCY_MS="0",
@@ -60,12 +62,16 @@ class Stack:
         self.write_override(slow=False)
 
     def write_override(self, slow):
-        provider = {"PROVIDER_FIRST_BYTE_DELAY": "6s" if slow else "0s"}
-        backend = {"EXTERNAL_LOGS_TIMEOUT": "2s"}
+        # Debug logs everywhere: the key must stay out of those too.
+        provider = {"PROVIDER_FIRST_BYTE_DELAY": "6s" if slow else "0s", "RUST_LOG": "debug"}
+        backend = {"EXTERNAL_LOGS_TIMEOUT": "2s", "RUST_LOG": "debug"}
+        others = {"RUST_LOG": "debug"}
         # JSON is YAML.
         self.override.write_text(json.dumps({"services": {
             "log-provider": {"environment": provider},
-            "backend-api": {"environment": backend}}}))
+            "backend-api": {"environment": backend},
+            "data-api": {"environment": others},
+            "health-check": {"environment": others}}}))
 
     def compose(self, *args, env=None, check=True, timeout=300):
         result = subprocess.run([*self.base, *args], env=env or self.env, capture_output=True,

@@ -101,14 +101,15 @@ def bounded_wait(what: str, probe, attempts: int, pause: float = 0.5):
 class Stack:
     project: str
     compose_cmd: list[str]
-    compose_file: str
+    compose_files: list[str]
     image_tag: str
     key: str
     ports: dict = field(default_factory=dict)
     containers: dict = field(default_factory=dict)
 
     def compose(self, *args: str, timeout: float = 180) -> str:
-        cmd = [*self.compose_cmd, "-p", self.project, "-f", self.compose_file, *args]
+        files = [arg for path in self.compose_files for arg in ("-f", path)]
+        cmd = [*self.compose_cmd, "-p", self.project, *files, *args]
         return run(cmd, timeout=timeout)
 
     def container(self, service: str) -> str:
@@ -507,7 +508,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", required=True)
     parser.add_argument("--compose", required=True, help="the compose command, e.g. 'docker compose'")
-    parser.add_argument("--compose-file", required=True)
+    parser.add_argument("--compose-file", required=True, action="append",
+                        help="compose file; repeat to add overrides (compose -f a -f b)")
     parser.add_argument("--image-tag", required=True)
     parser.add_argument("--sizes", help="file with the image sizes, printed at the end")
     args = parser.parse_args()

@@ -8,7 +8,8 @@
 #   4. checkov on the rendered manifests: 0 failed checks (exceptions are in-template
 #      checkov.io/skipN annotations, each with its reason),
 #   5. pytest deployment/helm/tests: helm lint --strict --with-subcharts per environment and
-#      Kubernetes version, the render assertions, schema rejections, and the monitoring/ rules and
+#      Kubernetes version, the render assertions, schema rejections, every rendered container's
+#      environment through its binary's --check-config, and the monitoring/ rules and
 #      dashboard sanity (YAML/JSON parse, balanced PromQL, only exposed metric names).
 #
 # Usage, from anywhere in the repository:  scripts/check-charts.sh
@@ -73,6 +74,11 @@ log "checkov (kubernetes framework) on $out"
 # --skip-download: no Prisma Cloud calls (no network here); the checks ship with the package.
 build/checkov-venv/bin/checkov --directory "$out" --framework kubernetes --skip-download \
     --compact --quiet --output cli
+
+# The render test hands every rendered container's environment to the real binaries'
+# --check-config (test_check_config.py): build them (a no-op after the rust area).
+log "cargo build --workspace --bins (the binaries the render test checks the charts against)"
+cargo build --workspace --bins --locked --quiet
 
 log "pytest $tests"
 "$py" -m pytest -p no:cacheprovider "$tests"

@@ -115,7 +115,10 @@ def without_secret_checksum(objects: list[dict[str, Any]]) -> list[dict[str, Any
     trimmed = copy.deepcopy(objects)
     for obj in trimmed:
         if obj["kind"] == "Deployment":
-            obj["spec"]["template"]["metadata"].get("annotations", {}).pop("checksum/secret", None)
+            metadata = obj["spec"]["template"]["metadata"]
+            metadata.get("annotations", {}).pop("checksum/secret", None)
+            if metadata.get("annotations") == {}:
+                del metadata["annotations"]
     return trimmed
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
@@ -10,6 +11,8 @@ import helm_python as helm
 import pytest
 import yaml
 
+import binaries
+import podspec
 import render
 from conftest import ENVS, NAMESPACES, objects, rendered
 
@@ -20,6 +23,7 @@ KNOWN_ENV = {
     "MAX_BODY_BYTES", "MAX_HEADER_BYTES", "MAX_CONNECTIONS", "LOG_FORMAT", "RUST_LOG",
     "SIMULATED_LATENCY_MS", "EXTERNAL_LOGS_URL", "EXTERNAL_INTEGRATION_KEY",
     "EXTERNAL_LOGS_CONNECT_TIMEOUT", "EXTERNAL_LOGS_TIMEOUT", "EXTERNAL_LOGS_RETRIES",
+    "EXTERNAL_LOGS_STREAM_TIMEOUT",
     "PROVIDER_KEY", "LOG_DIR", "INSTANCE_ID", "LOG_SEGMENT_BYTES", "LOG_RETENTION_BYTES",
     # health-check's history rotation (crates/health-check/src/cli.rs).
     "HEALTHCHECK_OUTPUT_MAX_BYTES", "HEALTHCHECK_OUTPUT_KEEP_FILES",
@@ -46,6 +50,35 @@ def pod_specs(docs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]
             yield f"{kind}/{name}", doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
         elif kind == "Pod":
             yield f"{kind}/{name}", doc["spec"]
+
+
+def running_env(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, str]:
+    """The first container's environment as it runs: the image's ENV, then the pod's env (Secrets
+    the operator makes stand in with generated values)."""
+    workload = next(w for w in podspec.workloads(docs) if w.kind == kind and w.name == name)
+    container = workload.pod_spec["containers"][0]
+    cluster = podspec.Cluster(docs, podspec.operator_secrets(docs))
+    return podspec.container_env(container, pod_name=workload.pod_names()[0], namespace=workload.namespace,
+                                 cluster=cluster, base=binaries.image_env(binaries.name_of(container["image"])))
+
+
+def setting(docs: list[dict[str, Any]], kind: str, name: str, variable: str) -> str:
+    """A variable's value in the running container, or the binary's declared default."""
+    workload = next(w for w in podspec.workloads(docs) if w.kind == kind and w.name == name)
+    binary = binaries.name_of(workload.pod_spec["containers"][0]["image"])
+    return binaries.effective(binary, running_env(docs, kind, name), variable)
+
+
+def seconds(duration: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    number, unit = re.fullmatch(r"(\d+)(ms|s|m|h)", duration).groups()
+    return int(number) * units[unit]
+
+
+def size_bytes(size: str) -> int:
+    units = {"": 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+    number, unit = re.fullmatch(r"(\d+)\s*([KMG]iB|B)?", size).groups()
+    return int(number) * units[unit or ""]
 
 
 def health_check_targets(args: list[str]) -> dict[str, str]:
@@ -88,8 +121,7 @@ def test_dev_runs_the_log_provider_with_the_chart_made_secret() -> None:
     env = {e["name"]: e for e in provider["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["PROVIDER_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "abn-stack-integration-key", "key": "integration-key"}
     # The backend calls its own release's provider Service.
-    config = one(docs, "ConfigMap", "abn-stack-backend-api")["data"]
-    url = urlsplit(config["EXTERNAL_LOGS_URL"])
+    url = urlsplit(running_env(docs, "Deployment", "abn-stack-backend-api")["EXTERNAL_LOGS_URL"])
     service = one(docs, "Service", url.hostname)
     assert url.port == service["spec"]["ports"][0]["port"] and url.path == "/v1/logs"
 
@@ -105,7 +137,7 @@ def test_dev_is_one_replica_and_prod_is_highly_available() -> None:
     pdbs = {d["metadata"]["name"]: d["spec"] for d in by_kind(prod, "PodDisruptionBudget")}
     assert pdbs["abn-stack-backend-api"] == {"minAvailable": 1, "selector": pdbs["abn-stack-backend-api"]["selector"]}
     assert "abn-stack-data-api" in pdbs
-    assert urlsplit(one(prod, "ConfigMap", "abn-stack-backend-api")["data"]["EXTERNAL_LOGS_URL"]).scheme == "https"
+    assert urlsplit(running_env(prod, "Deployment", "abn-stack-backend-api")["EXTERNAL_LOGS_URL"]).scheme == "https"
 
 
 # --- hardening ----------------------------------------------------------------------------------
@@ -135,9 +167,9 @@ def test_every_container_is_hardened_with_resources(env: str) -> None:
 @pytest.mark.parametrize("env", ENVS)
 def test_every_long_running_container_has_probes(env: str) -> None:
     """Servers get startup, liveness and readiness probes; run-once pods (CronJob, helm test) have
-    nothing to probe and are bounded by activeDeadlineSeconds instead."""
+    nothing to probe and are bounded by activeDeadlineSeconds instead, like the config-check Jobs."""
     for where, spec in pod_specs(objects(env)):
-        if where.startswith(("CronJob/", "Pod/")):
+        if where.startswith(("CronJob/", "Pod/", "Job/")):
             assert spec["restartPolicy"] == "Never", where
             continue
         for container in spec["containers"]:
@@ -167,13 +199,21 @@ def test_env_vars_are_the_agreed_names(env: str) -> None:
 @pytest.mark.parametrize("env", ENVS)
 def test_grace_period_covers_drain_and_shutdown(env: str) -> None:
     docs = objects(env)
-    for kind, name in (("Deployment", "abn-stack-backend-api"), ("StatefulSet", "abn-stack-data-api")):
+    workloads = [("Deployment", "abn-stack-backend-api"), ("StatefulSet", "abn-stack-data-api")]
+    if env == "dev":
+        workloads.append(("Deployment", "abn-stack-log-provider"))
+    for kind, name in workloads:
         workload = one(docs, kind, name)
-        config = one(docs, "ConfigMap", name)["data"]
-        drain = int(config["DRAIN_PERIOD"].rstrip("s"))
-        shutdown = int(config["SHUTDOWN_TIMEOUT"].rstrip("s"))
-        assert drain > 0
+        drain = seconds(setting(docs, kind, name, "DRAIN_PERIOD"))
+        shutdown = seconds(setting(docs, kind, name, "SHUTDOWN_TIMEOUT"))
+        assert drain > 0, f"{name}: a pod must drain before its listener closes"
         assert workload["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > drain + shutdown
+
+
+def test_grace_period_refuses_what_does_not_cover_drain_and_shutdown(tmp_path) -> None:
+    extra = {"backend-api": {"config": {"drainPeriodSeconds": 20, "shutdownTimeoutSeconds": 15}}}
+    with pytest.raises(Exception, match="terminationGracePeriodSeconds"):
+        objects("dev", extra=extra)
 
 
 # --- labels and rollouts ------------------------------------------------------------------------
@@ -190,20 +230,33 @@ def test_every_object_has_the_recommended_labels(env: str) -> None:
 
 
 def test_config_and_secret_changes_roll_the_pods() -> None:
-    def annotations(extra: dict[str, Any]) -> dict[str, str]:
-        docs = objects("dev", extra=extra)
-        return one(docs, "Deployment", "abn-stack-backend-api")["spec"]["template"]["metadata"]["annotations"]
+    """Settings are the pod template's own env, so a change rolls the pods; the chart-made dev
+    Secret is outside the template, so its checksum does that."""
+    def template(extra: dict[str, Any], kind: str = "Deployment", name: str = "abn-stack-backend-api") -> dict[str, Any]:
+        return one(objects("dev", extra=extra), kind, name)["spec"]["template"]
 
-    base = annotations({"backend-api": {"config": {"rustLog": "info"}}})
-    config_changed = annotations({"backend-api": {"config": {"rustLog": "debug"}}})
-    secret_changed = annotations({"backend-api": {"integrationKey": {"value": "another-dev-key"}}})
-    assert config_changed["checksum/config"] != base["checksum/config"]
-    assert config_changed["checksum/secret"] == base["checksum/secret"]
-    assert secret_changed["checksum/secret"] != base["checksum/secret"]
-    data = objects("dev", extra={"data-api": {"config": {"simulatedLatencyMs": 5}}})
-    data_default = objects("dev")
-    checksum = lambda docs: one(docs, "StatefulSet", "abn-stack-data-api")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]  # noqa: E731
-    assert checksum(data) != checksum(data_default)
+    base = template({"backend-api": {"config": {"rustLog": "info"}}})
+    config_changed = template({"backend-api": {"config": {"rustLog": "debug"}}})
+    secret_changed = template({"backend-api": {"integrationKey": {"value": "another-dev-key"}}})
+    assert config_changed["spec"] != base["spec"]
+    assert config_changed["metadata"]["annotations"]["checksum/secret"] == base["metadata"]["annotations"]["checksum/secret"]
+    assert secret_changed["metadata"]["annotations"]["checksum/secret"] != base["metadata"]["annotations"]["checksum/secret"]
+    data = template({"data-api": {"config": {"simulatedLatencyMs": 5}}}, "StatefulSet", "abn-stack-data-api")
+    assert data["spec"] != template({}, "StatefulSet", "abn-stack-data-api")["spec"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_only_what_the_operator_chose_is_rendered(env: str) -> None:
+    """The binaries and images own their defaults: no rendered variable restates one."""
+    docs = objects(env)
+    for workload in podspec.workloads(docs):
+        for container in workload.pod_spec["containers"]:
+            name = binaries.name_of(container["image"])
+            defaults = binaries.declared_defaults(name) | binaries.image_env(name)
+            for var in container.get("env") or []:
+                if "value" in var and var["name"] in defaults:
+                    assert var["value"] != defaults[var["name"]], (
+                        f"{workload.kind}/{workload.name}: {var['name']}={var['value']} restates the default")
 
 
 # --- health-check -------------------------------------------------------------------------------
@@ -246,7 +299,8 @@ def test_health_check_cronjob_shape(env: str) -> None:
     assert 0 < job["activeDeadlineSeconds"] <= 600
     pod = job["template"]["spec"]
     args = pod["containers"][0]["args"]
-    output = args[args.index("--output") + 1]
+    assert "--output" not in args, "the image's HEALTHCHECK_OUTPUT is the history file"
+    output = setting(docs, "CronJob", "abn-stack-health-check", "HEALTHCHECK_OUTPUT")
     mount = pod["containers"][0]["volumeMounts"][0]
     assert output.startswith(mount["mountPath"] + "/")
     volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
@@ -267,7 +321,7 @@ def test_data_api_volume_is_mounted_at_var_data_logs(env: str) -> None:
     assert claims["data"]["spec"]["accessModes"] == ["ReadWriteOnce"]
     env_vars = {e["name"]: e for e in container["env"]}
     assert env_vars["INSTANCE_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
-    assert one(docs, "ConfigMap", "abn-stack-data-api")["data"]["LOG_DIR"] == "/var/data/logs"
+    assert setting(docs, "StatefulSet", "abn-stack-data-api", "LOG_DIR") == "/var/data/logs"
     assert statefulset["spec"]["serviceName"] in {s["metadata"]["name"] for s in by_kind(docs, "Service")}
 
 
@@ -281,13 +335,12 @@ def test_retention_fits_the_volumes(env: str) -> None:
     docs = objects(env)
     claim = one(docs, "StatefulSet", "abn-stack-data-api")["spec"]["volumeClaimTemplates"][0]
     capacity = quantity_bytes(claim["spec"]["resources"]["requests"]["storage"])
-    retention = int(one(docs, "ConfigMap", "abn-stack-data-api")["data"]["LOG_RETENTION_BYTES"])
+    retention = size_bytes(setting(docs, "StatefulSet", "abn-stack-data-api", "LOG_RETENTION_BYTES"))
     assert retention <= capacity * 0.8
     history = one(docs, "PersistentVolumeClaim", "abn-stack-health-check")
     capacity = quantity_bytes(history["spec"]["resources"]["requests"]["storage"])
-    cronjob = one(docs, "CronJob", "abn-stack-health-check")
-    env_vars = {e["name"]: e["value"] for e in cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]}
-    kept = (int(env_vars["HEALTHCHECK_OUTPUT_KEEP_FILES"]) + 1) * int(env_vars["HEALTHCHECK_OUTPUT_MAX_BYTES"])
+    keep = int(setting(docs, "CronJob", "abn-stack-health-check", "HEALTHCHECK_OUTPUT_KEEP_FILES"))
+    kept = (keep + 1) * size_bytes(setting(docs, "CronJob", "abn-stack-health-check", "HEALTHCHECK_OUTPUT_MAX_BYTES"))
     assert kept <= capacity * 0.8
 
 

@@ -83,17 +83,71 @@ log-provider=http://{{ include "abn-stack.logProviderName" . }}.{{ $ns }}.svc:{{
 {{- end }}
 {{- end }}
 
-{{/* Arguments of a one-shot health-check run; call with (dict "root" $ "output" "<file or ->"). */}}
+{{/*
+Arguments of a one-shot health-check run over this release; call with (dict "root" $) or, to send
+the history elsewhere than the image's HEALTHCHECK_OUTPUT, (dict "root" $ "output" "-").
+*/}}
 {{- define "abn-stack.healthCheckArgs" -}}
 - --once
+{{- with .root.Values.healthCheck.timeout }}
 - --timeout
-- {{ .root.Values.healthCheck.timeout | quote }}
+- {{ . | quote }}
+{{- end }}
+{{- with .output }}
 - --output
-- {{ .output | quote }}
+- {{ . | quote }}
+{{- end }}
 {{- range (include "abn-stack.healthCheckTargets" .root | trim | splitList "\n") }}
 - --target
 - {{ . | quote }}
 {{- end }}
+{{- end }}
+
+{{/*
+What a health-check container shares with its config-check Job: image, security context,
+resources, and the history rotation when the operator set it (the image sets HEALTHCHECK_OUTPUT
+on the volume; the binary owns every other default).
+*/}}
+{{- define "abn-stack.healthCheckContainerBase" -}}
+{{- $h := .Values.healthCheck }}
+image: {{ include "abn-stack.image" (dict "root" . "image" $h.image) | quote }}
+imagePullPolicy: {{ $h.image.pullPolicy }}
+securityContext:
+  {{- toYaml .Values.securityContext | nindent 2 }}
+resources:
+  {{- toYaml $h.resources | nindent 2 }}
+{{- /* backend-api.envVar: the subchart's helper (named templates are global in a release). */}}
+{{- $maxBytes := include "backend-api.envVar" (list "HEALTHCHECK_OUTPUT_MAX_BYTES" $h.history.maxBytes) }}
+{{- $keepFiles := include "backend-api.envVar" (list "HEALTHCHECK_OUTPUT_KEEP_FILES" $h.history.keepFiles) }}
+{{- with (print $maxBytes $keepFiles | trim) }}
+env:
+  {{- . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+The log-provider's container as its Deployment and config-check Job share it. It accepts the key
+of the backend's integration Secret, so the two always agree. The image sets LISTEN_ADDR and
+DRAIN_PERIOD.
+*/}}
+{{- define "abn-stack.logProviderContainerBase" -}}
+{{- $p := .Values.logProvider }}
+{{- $backend := index .Values "backend-api" }}
+image: {{ include "abn-stack.image" (dict "root" . "image" $p.image) | quote }}
+imagePullPolicy: {{ $p.image.pullPolicy }}
+securityContext:
+  {{- toYaml .Values.securityContext | nindent 2 }}
+resources:
+  {{- toYaml $p.resources | nindent 2 }}
+env:
+  {{- with (include "backend-api.envVar" (list "RUST_LOG" $p.rustLog) | trim) }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  - name: PROVIDER_KEY
+    valueFrom:
+      secretKeyRef:
+        name: {{ $backend.integrationKeySecretName }}
+        key: {{ $backend.integrationKeySecretKey }}
 {{- end }}
 
 {{- define "abn-stack.image" -}}

@@ -49,7 +49,78 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
-{{/* Grace period covers the drain and the shutdown timeout, plus slack for the process to exit. */}}
+{{/*
+The grace period must cover the drain and the shutdown timeout. Defaults (the image's 5 s drain,
+the binary's 10 s shutdown timeout) fit Kubernetes' 30 s; values the operator sets are checked.
+*/}}
 {{- define "backend-api.terminationGracePeriodSeconds" -}}
-{{- add .Values.config.drainPeriodSeconds .Values.config.shutdownTimeoutSeconds 5 }}
+{{- $c := .Values.config }}
+{{- $needed := add (default 0 $c.drainPeriodSeconds) (default 0 $c.shutdownTimeoutSeconds) }}
+{{- if ge (int $needed) (int .Values.terminationGracePeriodSeconds) }}
+{{- fail (printf "backend-api: terminationGracePeriodSeconds (%v) must exceed config.drainPeriodSeconds + config.shutdownTimeoutSeconds (%v)" .Values.terminationGracePeriodSeconds $needed) }}
+{{- end }}
+{{- .Values.terminationGracePeriodSeconds }}
+{{- end }}
+
+{{/*
+One environment variable, rendered only when the operator set it (null: the binary's default).
+Call with (list "NAME" value) or (list "NAME" value "suffix"); YAML numbers print as integers.
+*/}}
+{{- define "backend-api.envVar" -}}
+{{- $value := index . 1 }}
+{{- if not (kindIs "invalid" $value) }}
+- name: {{ index . 0 }}
+  value: {{ printf "%v%s" (ternary ($value | int64) $value (kindIs "float64" $value)) (ternary (last .) "" (eq (len .) 3)) | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+The container's environment: only what the operator chose. The image sets LISTEN_ADDR and
+DRAIN_PERIOD; the binary owns every other default.
+*/}}
+{{- define "backend-api.env" -}}
+{{- $c := .Values.config }}
+{{- include "backend-api.envVar" (list "SIMULATED_LATENCY_MS" $c.simulatedLatencyMs) }}
+{{- with $c.externalLogsUrl }}
+{{- /* Through tpl, so a dev values file can name its own release's log-provider. */}}
+- name: EXTERNAL_LOGS_URL
+  value: {{ tpl . $ | quote }}
+{{- end }}
+{{- include "backend-api.envVar" (list "EXTERNAL_LOGS_CONNECT_TIMEOUT" $c.externalLogsConnectTimeout) }}
+{{- include "backend-api.envVar" (list "EXTERNAL_LOGS_TIMEOUT" $c.externalLogsTimeout) }}
+{{- include "backend-api.envVar" (list "EXTERNAL_LOGS_RETRIES" $c.externalLogsRetries) }}
+{{- include "backend-api.envVar" (list "EXTERNAL_LOGS_STREAM_TIMEOUT" $c.externalLogsStreamTimeout) }}
+{{- include "backend-api.envVar" (list "REQUEST_TIMEOUT" $c.requestTimeout) }}
+{{- include "backend-api.envVar" (list "DRAIN_PERIOD" $c.drainPeriodSeconds "s") }}
+{{- include "backend-api.envVar" (list "SHUTDOWN_TIMEOUT" $c.shutdownTimeoutSeconds "s") }}
+{{- include "backend-api.envVar" (list "RUST_LOG" $c.rustLog) }}
+{{- range $name, $value := $c.extraEnv }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- if .Values.integrationKeySecretName }}
+- name: EXTERNAL_INTEGRATION_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.integrationKeySecretName }}
+      key: {{ .Values.integrationKeySecretKey }}
+{{- end }}
+{{- end }}
+
+{{/*
+What the Deployment's container and the umbrella's config-check hook Job share, from this one
+template so the check sees exactly the environment the pods get: image, security context,
+resources, env.
+*/}}
+{{- define "backend-api.containerBase" -}}
+image: {{ include "backend-api.image" . | quote }}
+imagePullPolicy: {{ .Values.image.pullPolicy }}
+securityContext:
+  {{- toYaml .Values.securityContext | nindent 2 }}
+resources:
+  {{- toYaml .Values.resources | nindent 2 }}
+{{- with (include "backend-api.env" . | trim) }}
+env:
+  {{- . | nindent 2 }}
+{{- end }}
 {{- end }}

@@ -49,9 +49,71 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
-{{/* Grace period covers the drain and the shutdown timeout, plus slack for the process to exit. */}}
+{{/*
+The grace period must cover the drain and the shutdown timeout. Defaults (the image's 5 s drain,
+the binary's 10 s shutdown timeout) fit Kubernetes' 30 s; values the operator sets are checked.
+*/}}
 {{- define "data-api.terminationGracePeriodSeconds" -}}
-{{- add .Values.config.drainPeriodSeconds .Values.config.shutdownTimeoutSeconds 5 }}
+{{- $c := .Values.config }}
+{{- $needed := add (default 0 $c.drainPeriodSeconds) (default 0 $c.shutdownTimeoutSeconds) }}
+{{- if ge (int $needed) (int .Values.terminationGracePeriodSeconds) }}
+{{- fail (printf "data-api: terminationGracePeriodSeconds (%v) must exceed config.drainPeriodSeconds + config.shutdownTimeoutSeconds (%v)" .Values.terminationGracePeriodSeconds $needed) }}
+{{- end }}
+{{- .Values.terminationGracePeriodSeconds }}
+{{- end }}
+
+{{/*
+One environment variable, rendered only when the operator set it (null: the binary's default).
+Call with (list "NAME" value) or (list "NAME" value "suffix"); YAML numbers print as integers.
+*/}}
+{{- define "data-api.envVar" -}}
+{{- $value := index . 1 }}
+{{- if not (kindIs "invalid" $value) }}
+- name: {{ index . 0 }}
+  value: {{ printf "%v%s" (ternary ($value | int64) $value (kindIs "float64" $value)) (ternary (last .) "" (eq (len .) 3)) | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+The container's environment: only what the operator chose, and the pod name as the writer's
+folder. The image sets LISTEN_ADDR, DRAIN_PERIOD and LOG_DIR (where the volume is mounted); the
+binary owns every other default.
+*/}}
+{{- define "data-api.env" -}}
+{{- $c := .Values.config }}
+# The pod name (<statefulset>-<ordinal>) is the writer's folder under LOG_DIR: replicas never
+# share a file, even on a shared volume.
+- name: INSTANCE_ID
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+{{- include "data-api.envVar" (list "SIMULATED_LATENCY_MS" $c.simulatedLatencyMs) }}
+{{- include "data-api.envVar" (list "LOG_SEGMENT_BYTES" $c.logSegmentBytes) }}
+{{- include "data-api.envVar" (list "LOG_RETENTION_BYTES" $c.logRetentionBytes) }}
+{{- include "data-api.envVar" (list "REQUEST_TIMEOUT" $c.requestTimeout) }}
+{{- include "data-api.envVar" (list "DRAIN_PERIOD" $c.drainPeriodSeconds "s") }}
+{{- include "data-api.envVar" (list "SHUTDOWN_TIMEOUT" $c.shutdownTimeoutSeconds "s") }}
+{{- include "data-api.envVar" (list "RUST_LOG" $c.rustLog) }}
+{{- range $name, $value := $c.extraEnv }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+What the StatefulSet's container and the umbrella's config-check hook Job share, from this one
+template so the check sees exactly the environment the pods get: image, security context,
+resources, env.
+*/}}
+{{- define "data-api.containerBase" -}}
+image: {{ include "data-api.image" . | quote }}
+imagePullPolicy: {{ .Values.image.pullPolicy }}
+securityContext:
+  {{- toYaml .Values.securityContext | nindent 2 }}
+resources:
+  {{- toYaml .Values.resources | nindent 2 }}
+env:
+  {{- include "data-api.env" . | trim | nindent 2 }}
 {{- end }}
 
 {{/* Headless Service that gives StatefulSet pods their stable DNS names. */}}

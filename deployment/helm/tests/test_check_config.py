@@ -1,0 +1,70 @@
+"""The charts against the binaries: every container a render would start (workloads, hook Jobs,
+the CronJob's run, the `helm test` pod) gets exactly its environment and arguments, as a kubelet
+would build them, handed to the real binary's --check-config. A value the binary refuses at start
+fails here, naming the pod, even on a machine without a Docker engine.
+
+The binaries come from ABN_BIN_DIR (default target/debug; scripts/check-charts.sh builds them).
+The image's own ENV is read from the Dockerfile stage of the same name (binaries.py), so what the
+image sets counts as it would in the container.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+import binaries
+import podspec
+from conftest import ENVS, NAMESPACES, objects
+
+#: The timeout pair the charts once rendered: backend-api refuses to start on it.
+OLD_TIMEOUTS = {"backend-api": {"config": {"requestTimeout": "30s", "externalLogsTimeout": "30s"}}}
+
+
+def check_release(docs: list[dict]) -> tuple[list[str], list[str]]:
+    """Runs --check-config for every container of every pod; returns (passed, failed), each entry
+    'pod <name> container <name>: <what the binary printed>'."""
+    cluster = podspec.Cluster(docs, podspec.operator_secrets(docs))
+    passed, failed = [], []
+    for workload in podspec.workloads(docs):
+        pod_name = workload.pod_names()[0]
+        for container in workload.pod_spec.get("initContainers", []) + workload.pod_spec["containers"]:
+            name = binaries.name_of(container["image"])
+            env = podspec.container_env(container, pod_name=pod_name, namespace=workload.namespace,
+                                        cluster=cluster, base=binaries.image_env(name))
+            argv = podspec.container_argv(container, env, [f"/usr/local/bin/{name}"])
+            assert argv[0] == f"/usr/local/bin/{name}", f"{workload.name}: unexpected command {argv}"
+            # The hook Jobs are the check already; every other container gets the flag added.
+            args = argv[1:] if "--check-config" in argv else [*argv[1:], "--check-config"]
+            result = subprocess.run([str(binaries.binary(name)), *args], env=env,
+                                    capture_output=True, text=True, timeout=30)
+            line = (result.stderr + result.stdout).strip()
+            entry = f"{workload.kind} {workload.name} pod {pod_name} container {container['name']}: {line}"
+            (passed if result.returncode == 0 and line == "configuration ok" else failed).append(entry)
+    return passed, failed
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_rendered_container_passes_its_binarys_check(env: str) -> None:
+    passed, failed = check_release(objects(env))
+    assert not failed, "\n".join(failed)
+    # Every workload of the release was checked, hooks and the test pod included.
+    kinds = {entry.split()[0] for entry in passed}
+    assert {"Deployment", "StatefulSet", "CronJob", "Job", "Pod"} <= kinds, passed
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_old_timeout_pair_fails_naming_backend_api_and_the_variable(env: str) -> None:
+    passed, failed = check_release(objects(env, extra=OLD_TIMEOUTS))
+    assert failed, "the old timeout pair passed the check"
+    for entry in failed:
+        assert "backend-api" in entry and "EXTERNAL_LOGS_TIMEOUT" in entry, entry
+    # The Deployment and its pre-install check both fail; nothing else does.
+    assert {e.split()[0] for e in failed} == {"Deployment", "Job"}, failed
+
+
+def test_stand_in_secrets_cover_what_prod_references() -> None:
+    docs = objects("prod")
+    assert set(podspec.operator_secrets(docs)) == {"abn-stack-integration-key"}
+    assert NAMESPACES["prod"] == {w.namespace for w in podspec.workloads(docs)}.pop()

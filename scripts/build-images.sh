@@ -25,10 +25,8 @@ static_dir=target/static
 context=${IMAGE_CONTEXT_DIR:-build/docker-context}
 prefix=${IMAGE_PREFIX:-abn-stack}
 
-workspace_version() {
-    # version = "x.y.z" under [workspace.package] in the root Cargo.toml
-    awk '/^\[/{section=$0} section=="[workspace.package]" && $1=="version" {gsub(/"/,"",$3); print $3; exit}' Cargo.toml
-}
+# shellcheck source=scripts/lib/version.sh
+source scripts/lib/version.sh
 
 version=$(workspace_version)
 [[ -n "$version" ]] || { echo "build-images: no [workspace.package] version in Cargo.toml" >&2; exit 1; }

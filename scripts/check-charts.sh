@@ -27,24 +27,9 @@ kube_versions=(1.30.0 1.37.0)
 
 log() { printf 'check-charts: %s\n' "$*" >&2; }
 
-python=${PYTHON:-python3}
-if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
-    log "needs Python >= 3.10 (found: $("$python" --version 2>&1)); set PYTHON=/path/to/python3"
-    exit 1
-fi
-
-# make_venv DIR REQUIREMENTS PROBE: (re)build DIR when the pins changed or PROBE is missing.
-make_venv() {
-    local venv=$1 requirements=$2 probe=$3
-    local stamp="$venv/.abn-stack-pins"
-    if [[ ! -x "$venv/bin/$probe" ]] || ! cmp -s "$requirements" "$stamp"; then
-        log "installing $requirements into $venv"
-        "$python" -m venv --clear "$venv"
-        "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$requirements"
-        "$venv/bin/pip" check >/dev/null || { "$venv/bin/pip" check >&2; exit 1; }
-        cp "$requirements" "$stamp"
-    fi
-}
+# shellcheck source=scripts/lib/venv.sh
+source scripts/lib/venv.sh
+need_python 3.10
 make_venv build/charts-venv "$tests/requirements.txt" kubernetes-validate
 make_venv build/checkov-venv "$tests/requirements-checkov.txt" checkov
 py=build/charts-venv/bin/python

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Container check (issue 5, DESIGN.md §5): lints the Dockerfile with checkov, builds the four images
-# without pulling anything, runs the compose stack under a unique project name and tests it with
+# Container check: lints the Dockerfile with checkov, builds the four images without pulling
+# anything (scripts/build-images.sh, tagged with the crate version and shared with the deploy
+# rehearsal; an unchanged tree rebuilds nothing), runs the compose stack under a unique project name and tests it with
 # faults (deployment/docker/tests/check_containers.py): every endpoint through the containers, a
 # SIGKILL of data-api under write load with no acknowledged record lost, the outage and recovery in
 # the health-check history on its volume, and SIGTERM ending every container cleanly.
 #
 # Usage, from anywhere in the repository:  scripts/check-containers.sh
-# Where no Docker engine (or no Compose) answers it prints SKIPPED with the reason and exits 0.
-# Whatever happens it removes what it created: containers, network, volumes, image tags.
+# Where no Docker engine (or no Compose) answers it prints SKIPPED with the reason and exits 77
+# (scripts/test reports the area as skipped). Whatever happens it removes what it created:
+# containers, network, volumes (the images stay, for the other areas).
 # SKIP_CARGO=1 reuses the binaries in target/static (quicker reruns while developing).
 set -euo pipefail
 
@@ -35,7 +37,7 @@ run_checkov
 
 if ! engine_error=$(timeout 20 docker info --format '{{.ServerVersion}}' 2>&1); then
     echo "check-containers: SKIPPED: no Docker engine answers (docker info: $(echo "$engine_error" | tail -1))"
-    exit 0
+    exit 77
 fi
 if docker compose version >/dev/null 2>&1; then
     compose=(docker compose)
@@ -43,15 +45,16 @@ elif command -v docker-compose >/dev/null 2>&1; then
     compose=(docker-compose)
 else
     echo "check-containers: SKIPPED: Docker engine $engine_error answers but neither 'docker compose' nor 'docker-compose' is installed"
-    exit 0
+    exit 77
 fi
 log "engine $engine_error, compose: ${compose[*]}"
 
 run_id="$(date +%s)$$"
 project="abncheck${run_id}"
-tag="check-${run_id}"
+# shellcheck source=scripts/lib/version.sh
+source scripts/lib/version.sh
+tag=$(workspace_version)
 work_dir=$(mktemp -d)
-binaries=(log-provider backend-api data-api health-check)
 
 cleanup() {
     local rc=$?
@@ -71,7 +74,6 @@ cleanup() {
     docker ps -aq --filter "label=com.docker.compose.project=$project" | xargs -r docker rm -f >/dev/null 2>&1
     docker volume ls -q --filter "label=com.docker.compose.project=$project" | xargs -r docker volume rm -f >/dev/null 2>&1
     docker network ls -q --filter "label=com.docker.compose.project=$project" | xargs -r docker network rm >/dev/null 2>&1
-    for b in "${binaries[@]}"; do docker rmi "abn-stack/$b:$tag" >/dev/null 2>&1; done
     rm -rf "$work_dir"
     exit "$rc"
 }
@@ -79,7 +81,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log "building images tagged $tag"
-IMAGE_TAG="$tag" IMAGE_CONTEXT_DIR="$work_dir/context" scripts/build-images.sh | tee "$work_dir/sizes.txt" >&2
+IMAGE_CONTEXT_DIR="$work_dir/context" scripts/build-images.sh | tee "$work_dir/sizes.txt" >&2
 # The size goal (at most 15 MB an image) is reported, not enforced: a dependency that grows an
 # image should be seen, not block everyone's CI.
 awk '$2 > 15 {print "check-containers: WARNING: " $1 " is " $2 " MB, over the 15 MB goal"}' "$work_dir/sizes.txt" >&2

@@ -1,0 +1,217 @@
+"""The deploy rehearsal: a rendered release run the way Helm and a kubelet would run it, on the
+Docker engine, followed by the checks a user makes after `helm install`.
+
+Order, as Helm applies a release: the pre-install hooks by weight (the chart-made dev Secret, then
+every workload's --check-config Job), then the release's workloads (every replica of every
+Deployment and StatefulSet, started together, each waited for through its startup, readiness and
+liveness probes), then one run of each CronJob's job template, then the `helm test` pods. Then:
+backend-api serves /api_1 and downloads logs from the dev log-provider with the rendered key;
+data-api accepts records and returns them; the CronJob's history is on its claim. Then a rollout:
+every serving pod gets SIGTERM and must exit 0 within its terminationGracePeriodSeconds, is started
+again on the same volumes, becomes ready again, and data-api still has every record it
+acknowledged. Everything the run created is removed at the end, whatever happened.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+from typing import Any, Callable
+
+import docker
+import requests
+
+import podspec
+from kubelet import Kubelet, PodFailed, RunningPod
+
+
+@dataclasses.dataclass
+class Result:
+    """What one rehearsal did: a line per pod, and the user checks."""
+
+    source: str
+    pods: list[str] = dataclasses.field(default_factory=list)
+    checks: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return ([f"{self.source}: pod {p}" for p in self.pods] + [f"{self.source}: check {c}" for c in self.checks]
+                + [f"{self.source}: skipped {s}" for s in self.skipped])
+
+
+def _http(method: str, url: str, **kwargs: Any) -> requests.Response:
+    return requests.request(method, url, timeout=kwargs.pop("timeout", 30), **kwargs)
+
+
+class Rehearsal:
+    def __init__(self, objects: list[dict[str, Any]], *, source: str, provider: tuple[str, str],
+                 client: docker.DockerClient | None = None, log: Callable[[str], None] = print):
+        """`provider`: sources.provider_mode(objects), where backend-api's provider is."""
+        self.objects = objects
+        self.source = source
+        self.provider = provider
+        self.client = client or docker.from_env()
+        self.log = log
+        self.result = Result(source)
+        namespaces = {o["metadata"].get("namespace") for o in objects if o["metadata"].get("namespace")}
+        assert len(namespaces) == 1, f"one namespace per release, found {namespaces}"
+        self.namespace = namespaces.pop()
+        operator = podspec.operator_secrets(objects)
+        if operator:
+            self.result.checks.append(f"stand-in Secrets the operator would create: {', '.join(sorted(operator))}")
+        self.cluster = podspec.Cluster(objects, operator)
+        self.workloads = podspec.workloads(objects)
+        self.kubelet = Kubelet(self.client, f"{source.replace('/', '-')}-{secrets.token_hex(3)}", self.namespace,
+                               self.cluster, [o for o in objects if o["kind"] == "Service"], log=log)
+        self.serving: list[RunningPod] = []
+        #: data-api pod name -> ids of the records it answered 201 for.
+        self.acknowledged: dict[str, list[str]] = {}
+
+    # --- the phases ------------------------------------------------------------------------------
+
+    def run(self) -> Result:
+        try:
+            self.hooks("pre-install")
+            self.install()
+            self.cronjobs()
+            self.hooks("test")
+            self.user_checks()
+            self.rollout()
+            for pod in self.serving:
+                self.kubelet.still_live(pod)
+            return self.result
+        finally:
+            self.kubelet.close()
+
+    def _done(self, running: RunningPod, what: str) -> None:
+        line = f"{running.workload.kind}/{running.workload.name} {running.name}: {what}"
+        self.result.pods.append(line)
+        self.log(f"  {self.source}: {line}")
+
+    def hooks(self, phase: str) -> None:
+        """Helm's hooks of a phase, by weight; a Job or Pod must exit 0 (hook-succeeded deletes it)."""
+        for workload in sorted((w for w in self.workloads if phase in w.hooks), key=lambda w: w.hook_weight):
+            running = self.kubelet.run_to_completion(workload)
+            self._done(running, f"{phase} hook exited 0")
+            self.kubelet.remove(running)
+
+    def install(self) -> None:
+        """Every replica of every release workload, started together, then each waited for."""
+        started = []
+        for workload in self.workloads:
+            if workload.hooks or workload.runs_to_completion:
+                continue
+            for pod in workload.pod_names():
+                started.append(self.kubelet.start(workload, pod))
+        for running in started:
+            self.kubelet.wait_ready(running)
+            self._done(running, "started, ready and live")
+        self.serving = started
+
+    def cronjobs(self) -> None:
+        """One run of each CronJob's job template; the health-check's history must be on its claim."""
+        for workload in self.workloads:
+            if workload.kind != "CronJob" or workload.hooks:
+                continue
+            running = self.kubelet.run_to_completion(workload)
+            self._done(running, "job run exited 0")
+            container = workload.pod_spec["containers"][0]
+            image_env = dict(e.split("=", 1) for e in self.client.images.get(container["image"]).attrs["Config"]["Env"] or [])
+            env = podspec.container_env(container, pod_name=running.name, namespace=self.namespace, cluster=self.cluster,
+                                        base=image_env)
+            argv = podspec.container_argv(container, env, [])
+            output = argv[argv.index("--output") + 1] if "--output" in argv else env.get("HEALTHCHECK_OUTPUT")
+            if output and output != "-":
+                lines = [json.loads(line) for line in self.kubelet.read_file(running, container["name"], output).splitlines()]
+                targets = [a.split("=", 1)[0] for a, flag in zip(argv[1:], argv) if flag == "--target"]
+                recorded = {entry["target"] for entry in lines}
+                missing = set(targets) - recorded
+                if missing or not lines:
+                    raise PodFailed(f"{workload.name}: the history {output} on its claim lacks {sorted(missing)}: {lines[:3]}")
+                self.result.checks.append(f"{workload.name}: {len(lines)} history lines on its claim ({', '.join(sorted(recorded))})")
+            self.kubelet.remove(running)
+
+    # --- what a user checks ------------------------------------------------------------------------
+
+    def _pods_of(self, name: str) -> list[RunningPod]:
+        return [p for p in self.serving if p.workload.name == name]
+
+    def _url(self, pod: RunningPod, path: str) -> str:
+        container = pod.workload.pod_spec["containers"][0]["name"]
+        return f"http://127.0.0.1:{pod.ports[(container, 'http')]}{path}"
+
+    def _component(self, component: str) -> list[RunningPod]:
+        return [p for p in self.serving if p.workload.pod_labels.get("app.kubernetes.io/name") == component]
+
+    def user_checks(self) -> None:
+        for pod in self._component("backend-api"):
+            answer = _http("GET", self._url(pod, "/api_1"))
+            if answer.status_code != 200 or not answer.text.startswith("completed: "):
+                raise PodFailed(f"{pod.name}: GET /api_1 answered {answer.status_code} {answer.text[:200]}")
+        self.result.checks.append("backend-api GET /api_1: 200 on every replica")
+        mode, url = self.provider
+        # An external provider is not called from here: this machine has no network.
+        for pod in self._component("backend-api") if mode != "external" else []:
+            answer = _http("GET", self._url(pod, "/download_external_logs?limit=5"))
+            if mode == "off":
+                if answer.status_code != 503 or answer.json().get("code") != "integration_not_configured":
+                    raise PodFailed(f"{pod.name}: without EXTERNAL_LOGS_URL, /download_external_logs answered "
+                                    f"{answer.status_code} {answer.text[:200]}")
+                continue
+            lines = [json.loads(line) for line in answer.text.splitlines() if line.strip()]
+            if answer.status_code != 200 or len(lines) != 5:
+                container = pod.workload.pod_spec["containers"][0]["name"]
+                raise PodFailed(f"{pod.name}: GET /download_external_logs?limit=5 answered {answer.status_code} "
+                                f"{answer.text[:300]}\n  backend-api log:\n    {pod.logs(container)}")
+        if mode == "external":
+            self.result.skipped.append(f"/download_external_logs: the provider {url} is outside the release "
+                                       "(the real provider; this machine has no network)")
+        elif mode == "off":
+            self.result.checks.append("backend-api /download_external_logs without a provider: 503 integration_not_configured")
+        else:
+            self.result.checks.append(f"backend-api /download_external_logs?limit=5 through {url}: 5 lines, "
+                                      "the key from the Secret")
+        for pod in self._component("data-api"):
+            ids = self._write_records(pod, 3)
+            self._expect_records(pod, ids, "after writing")
+        self.result.checks.append("data-api POST /logs then GET /logs: every record read back, on every replica")
+
+    def _write_records(self, pod: RunningPod, count: int) -> list[str]:
+        ids = []
+        for i in range(count):
+            answer = _http("POST", self._url(pod, "/logs"), json={"message": f"rehearsal {self.source} {i}", "level": "info"})
+            if answer.status_code != 201:
+                raise PodFailed(f"{pod.name}: POST /logs answered {answer.status_code} {answer.text[:200]}")
+            ids.append(answer.json()["id"])
+        self.acknowledged.setdefault(pod.name, []).extend(ids)
+        return ids
+
+    def _expect_records(self, pod: RunningPod, ids: list[str], when: str) -> None:
+        answer = _http("GET", self._url(pod, "/logs?limit=1000"))
+        found = {r["id"] for r in answer.json()["records"]} if answer.status_code == 200 else set()
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise PodFailed(f"{pod.name}: {len(missing)} of {len(ids)} acknowledged records missing {when} "
+                            f"(GET /logs: {answer.status_code})")
+
+    def rollout(self) -> None:
+        """Each serving pod: SIGTERM within its grace period, exit 0, started again on the same
+        volumes, ready again; data-api keeps every acknowledged record."""
+        for pod in self._component("data-api"):
+            self._write_records(pod, 5)
+        restarted = []
+        for pod in self.serving:
+            took = self.kubelet.stop(pod)
+            self.kubelet.remove(pod)
+            # A StatefulSet pod comes back with its name and claim; a Deployment's with a new name.
+            name = pod.name if pod.workload.kind == "StatefulSet" else pod.workload.pod_names()[0]
+            again = self.kubelet.start(pod.workload, name)
+            self.kubelet.wait_ready(again)
+            self._done(again, f"SIGTERM: exit 0 in {took:.1f}s (grace {pod.workload.pod_spec.get('terminationGracePeriodSeconds', 30)}s), started again, ready")
+            if pod.name in self.acknowledged:
+                self._expect_records(again, self.acknowledged[pod.name], "after the restart")
+                self.result.checks.append(f"{again.name}: all {len(self.acknowledged[pod.name])} acknowledged records kept across SIGTERM and restart")
+            restarted.append(again)
+        self.serving = restarted
+

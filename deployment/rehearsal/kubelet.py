@@ -23,10 +23,12 @@ What a field means here (anything not listed raises podspec.Unsupported, naming 
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import re
 import shutil
 import socket
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -528,9 +530,6 @@ class Kubelet:
 
     def read_file(self, running: RunningPod, container: str, path: str) -> bytes:
         """A file from the container's filesystem or volumes (the container may have exited)."""
-        import io
-        import tarfile
-
         stream, _ = running.containers[container].get_archive(path)
         archive = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
         member = archive.getmembers()[0]

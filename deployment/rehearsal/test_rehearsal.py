@@ -1,7 +1,8 @@
 """The deploy rehearsal: every rendered pod of every environment, run on the Docker engine as a
 kubelet would (kubelet.py), in Helm's order, with the checks a user makes after install
 (rehearsal.py). And its own regressions: a values file that makes a container exit, and one that
-makes a probe fail, must each fail, naming the pod, the probe and the container's last log lines.
+makes a probe fail, must each fail, naming the pod, the probe and the container's last log lines;
+and Secret and ConfigMap volumes get the kubelet's layout, modes and fsGroup ownership.
 
 Needs a Docker engine and the images abn-stack/*:<appVersion> (scripts/check-deploy.sh checks
 both and builds the images); each run removes what it created.
@@ -9,12 +10,17 @@ both and builds the images); each run removes what it created.
 
 from __future__ import annotations
 
+import base64
+import os
+
 import docker
 import pytest
+import yaml
 
+import podspec
 import render
 import sources
-from kubelet import PodFailed
+from kubelet import Kubelet, PodFailed
 from rehearsal import Rehearsal
 
 #: The timeout pair the charts once rendered: backend-api refuses to start on it.
@@ -71,3 +77,61 @@ def test_a_probe_on_the_wrong_port_fails_naming_pod_probe_and_logs(engine: docke
     assert "Deployment/abn-stack-backend-api pod abn-stack-backend-api-" in message, message
     assert "readinessProbe failed 2 times in a row" in message and "5999" in message, message
     assert "last log lines of backend-api" in message and "listening" in message, message
+
+
+def _projected_pod(fs_group: int | None) -> list[dict]:
+    """A test pod: health-check reads its targets file from a Secret volume (0440) and checks it."""
+    targets = "targets:\n  - name: api\n    url: http://127.0.0.1:9/readyz\n"
+    security = {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532,
+                **({"fsGroup": fs_group} if fs_group is not None else {})}
+    return [
+        {"kind": "Secret", "metadata": {"name": "targets", "namespace": "rehearsal"},
+         "data": {"targets.yaml": base64.b64encode(targets.encode()).decode()}},
+        {"kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "rehearsal"},
+         "data": {"timeout": "3s"}},
+        {"kind": "Pod", "metadata": {"name": "projected", "namespace": "rehearsal"}, "spec": {
+            "restartPolicy": "Never", "automountServiceAccountToken": False, "enableServiceLinks": False,
+            "securityContext": security,
+            "volumes": [{"name": "targets", "secret": {"secretName": "targets", "defaultMode": 0o440}},
+                        {"name": "settings", "configMap": {"name": "settings"}}],
+            "containers": [{
+                "name": "health-check", "image": f"abn-stack/health-check:{render_app_version()}",
+                "args": ["--once", "--timeout", "$(TIMEOUT)", "--check-config"],
+                "env": [{"name": "HEALTHCHECK_CONFIG", "value": "/etc/health/targets/targets.yaml"},
+                        {"name": "TIMEOUT", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "timeout"}}}],
+                "securityContext": {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
+                                    "capabilities": {"drop": ["ALL"]}},
+                "volumeMounts": [{"name": "targets", "mountPath": "/etc/health/targets", "readOnly": True},
+                                 {"name": "settings", "mountPath": "/etc/health/settings", "readOnly": True}],
+            }]}},
+    ]
+
+
+def render_app_version() -> str:
+    return yaml.safe_load((render.UMBRELLA / "Chart.yaml").read_text())["appVersion"]
+
+
+def test_secret_volumes_have_the_kubelets_layout_mode_and_group(engine: docker.DockerClient) -> None:
+    """0440 files owned root:<fsGroup> behind the ..data link: readable by the pod's user through
+    the fsGroup alone, as in Kubernetes; and without an fsGroup, not readable at all."""
+    docs = _projected_pod(fs_group=65532)
+    kubelet = Kubelet(engine, f"projected-{os.getpid()}", "rehearsal", podspec.Cluster(docs), [])
+    try:
+        workload = podspec.workloads(docs)[0]
+        running = kubelet.run_to_completion(workload)
+        assert "configuration ok" in running.logs("health-check"), running.logs("health-check")
+        root = kubelet.host_dir / "projected" / "targets"
+        assert os.readlink(root / "..data").startswith("..") and os.readlink(root / "targets.yaml") == "..data/targets.yaml"
+        stat = os.stat(root / "targets.yaml")
+        assert (stat.st_mode & 0o777, stat.st_uid, stat.st_gid) == (0o440, 0, 65532)
+    finally:
+        kubelet.close()
+
+    docs = _projected_pod(fs_group=None)
+    kubelet = Kubelet(engine, f"projected-nogroup-{os.getpid()}", "rehearsal", podspec.Cluster(docs), [])
+    try:
+        with pytest.raises(PodFailed) as failure:
+            kubelet.run_to_completion(podspec.workloads(docs)[0])
+        assert "exited with code 2" in str(failure.value) and "HEALTHCHECK_CONFIG" in str(failure.value), failure.value
+    finally:
+        kubelet.close()

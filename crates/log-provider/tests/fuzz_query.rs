@@ -90,6 +90,17 @@ proptest! {
     }
 }
 
+/// The provider on port 0 with PROVIDER_MAX_LIMIT = MAX_LIMIT.
+async fn start_provider() -> (std::net::SocketAddr, Shutdown) {
+    let shutdown = Shutdown::new();
+    let mut config = Config::local(SecretString::from(KEY.to_string()));
+    config.max_limit = MAX_LIMIT;
+    let (addr, _) = platform::server::spawn(service(config), shutdown.clone())
+        .await
+        .unwrap();
+    (addr, shutdown)
+}
+
 /// The served document's bounds are exactly the parser's: every `limit` from its `minimum` to
 /// its `maximum` with every RFC 3339 date-time is accepted (the lines stop at the end of the year
 /// 9999, never later); one below or above the range answers `invalid_limit`, a near-miss time
@@ -97,12 +108,7 @@ proptest! {
 #[test]
 fn the_parser_accepts_exactly_what_the_document_declares() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let shutdown = Shutdown::new();
-    let mut config = Config::local(SecretString::from(KEY.to_string()));
-    config.max_limit = MAX_LIMIT;
-    let (addr, _) = runtime
-        .block_on(platform::server::spawn(service(config), shutdown.clone()))
-        .unwrap();
+    let (addr, shutdown) = runtime.block_on(start_provider());
     let (min, max) = runtime.block_on(query_integer_bounds(
         &reqwest::Client::new(),
         &format!("http://{addr}"),
@@ -170,12 +176,7 @@ fn the_parser_accepts_exactly_what_the_document_declares() {
 #[test]
 fn accepted_queries_stream_to_the_end() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let shutdown = Shutdown::new();
-    let mut config = Config::local(SecretString::from(KEY.to_string()));
-    config.max_limit = MAX_LIMIT;
-    let (addr, _) = runtime
-        .block_on(platform::server::spawn(service(config), shutdown.clone()))
-        .unwrap();
+    let (addr, shutdown) = runtime.block_on(start_provider());
     let client = reqwest::Client::new();
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(64));
     let strategy = (

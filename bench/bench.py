@@ -567,8 +567,9 @@ def scenario_download(cfg) -> dict:
     header.chmod(0o600)
     p_port, b_port = PORT_BASE + 50, PORT_BASE + 51
     provider = rust("log-provider", p_port, PROVIDER_KEY=key, PROVIDER_MAX_LIMIT="1000000000")
+    # backend-api is told the provider's raised bound (a 1 GiB download is over 10M lines).
     backend = rust("backend-api", b_port, EXTERNAL_LOGS_URL=f"http://127.0.0.1:{p_port}/v1/logs",
-                   EXTERNAL_INTEGRATION_KEY=key)
+                   EXTERNAL_INTEGRATION_KEY=key, EXTERNAL_LOGS_MAX_LIMIT="1000000000")
     out = {"target_bytes": cfg.download_bytes, "rounds": []}
     try:
         provider.start()

@@ -139,34 +139,52 @@ step_abuse() {
 
 step_properties() {
     cargo test --locked -p log-provider --test fuzz_query \
+        && cargo test --locked -p backend-api --test fuzz_query \
         && cargo test --locked -p data-api --test fuzz_parsers \
         && cargo test --locked -p health-check --test fuzz_parsers --test properties
+}
+
+# The seeds schemathesis runs with: a fixed one, and one derived from the commit so that each
+# commit explores new inputs while any failure still reproduces from the printed seed.
+schemathesis_seeds() {
+    local commit
+    commit=$(git -C "$ROOT" rev-parse --short=8 HEAD) || return 1
+    echo "1 $((16#$commit))"
 }
 
 step_schemathesis() {
     python_venv || return 1
     build_binaries || return 1
-    local key=schemathesis-key-$RANDOM$RANDOM provider backend data status=0
+    local seeds
+    seeds=$(schemathesis_seeds) || { echo "no git commit to derive a seed from" >&2; return 1; }
+    local key=schemathesis-key-$RANDOM$RANDOM provider backend data status=0 seed
     provider=$(free_port) backend=$(free_port) data=$(free_port)
     mkdir -p "$WORK/schemathesis-logs"
+    # backend-api is told the provider's bound, as an operator would (EXTERNAL_LOGS_MAX_LIMIT).
     start_service log-provider "$provider" PROVIDER_KEY="$key" PROVIDER_MAX_LIMIT=1000 || return 1
     start_service backend-api "$backend" SIMULATED_LATENCY_MS=0 \
         EXTERNAL_LOGS_URL="http://127.0.0.1:$provider/v1/logs" EXTERNAL_INTEGRATION_KEY="$key" \
-        EXTERNAL_LOGS_TIMEOUT=10s || return 1
+        EXTERNAL_LOGS_TIMEOUT=10s EXTERNAL_LOGS_MAX_LIMIT=1000 || return 1
     start_service data-api "$data" SIMULATED_LATENCY_MS=0 LOG_DIR="$WORK/schemathesis-logs" \
         INSTANCE_ID=schemathesis || return 1
 
-    # Run from build/security so that schemathesis's own cache folder lands there too.
+    # Run from build/security so that schemathesis's own cache folder lands there too. The hooks
+    # file lets it validate every line of the JSON Lines streams.
     mkdir -p "$ROOT/build/security"
     cd "$ROOT/build/security" || return 1
-    local st=("$VENV/bin/schemathesis" --config-file "$ROOT/tests/security/schemathesis.toml" run
-        --workers 2 --seed 1 --report junit --report-dir "$ROOT/build/security/schemathesis")
-    echo "== schemathesis: log-provider"
-    "${st[@]}" -H "Authorization: Bearer $key" "http://127.0.0.1:$provider/openapi.json" || status=1
-    echo "== schemathesis: backend-api (wired to the live log-provider)"
-    "${st[@]}" "http://127.0.0.1:$backend/openapi.json" || status=1
-    echo "== schemathesis: data-api"
-    "${st[@]}" "http://127.0.0.1:$data/openapi.json" || status=1
+    export SCHEMATHESIS_HOOKS=$ROOT/tests/security/schemathesis_hooks.py
+    for seed in $seeds; do
+        local st=("$VENV/bin/schemathesis" --config-file "$ROOT/tests/security/schemathesis.toml" run
+            --checks all --workers 2 --seed "$seed" --report junit
+            --report-dir "$ROOT/build/security/schemathesis/seed-$seed")
+        echo "== schemathesis --seed $seed: log-provider"
+        "${st[@]}" -H "Authorization: Bearer $key" "http://127.0.0.1:$provider/openapi.json" || status=1
+        echo "== schemathesis --seed $seed: backend-api (wired to the live log-provider)"
+        "${st[@]}" "http://127.0.0.1:$backend/openapi.json" || status=1
+        echo "== schemathesis --seed $seed: data-api"
+        "${st[@]}" "http://127.0.0.1:$data/openapi.json" || status=1
+    done
+    unset SCHEMATHESIS_HOOKS
     stop_services
     cd "$ROOT" || return 1
     return $status

@@ -5,6 +5,10 @@ use platform::config::{parse_duration, ConfigError, ServerArgs, Validate};
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
+/// Largest `limit` by default (EXTERNAL_LOGS_MAX_LIMIT): the stand-in log-provider's own default
+/// PROVIDER_MAX_LIMIT, so a default pair agrees (a test keeps the two equal).
+pub const DEFAULT_EXTERNAL_LOGS_MAX_LIMIT: u64 = 10_000_000;
+
 /// backend-api: the simulated operation and the external log download.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "backend-api", version, about)]
@@ -48,6 +52,11 @@ pub struct Config {
     /// Longest a whole download may stream before it is cut.
     #[arg(long, env = "EXTERNAL_LOGS_STREAM_TIMEOUT", default_value = "10m", value_parser = parse_duration)]
     pub stream_timeout: Duration,
+
+    /// Largest `limit` passed to the provider, in lines; larger ones are refused before calling
+    /// out. Set it to the provider's own bound.
+    #[arg(long, env = "EXTERNAL_LOGS_MAX_LIMIT", default_value_t = DEFAULT_EXTERNAL_LOGS_MAX_LIMIT, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_limit: u64,
 }
 
 /// The integration as validated at start: `None` when no URL is configured.
@@ -74,6 +83,7 @@ impl Config {
             first_byte_budget: Duration::from_secs(30),
             retries: 2,
             stream_timeout: Duration::from_secs(600),
+            max_limit: DEFAULT_EXTERNAL_LOGS_MAX_LIMIT,
         }
     }
 

@@ -5,10 +5,11 @@
 //! attempts share one budget until the first byte, so a hung provider costs one budget, not a
 //! multiple. The body is passed through chunk by chunk: memory stays flat whatever the size.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use backon::{ExponentialBuilder, Retryable};
@@ -65,6 +66,23 @@ impl UpstreamMetrics {
 pub struct ExternalLogs {
     upstream: Option<Upstream>,
     metrics: UpstreamMetrics,
+    /// EXTERNAL_LOGS_MAX_LIMIT: the largest `limit` passed on.
+    max_limit: u64,
+}
+
+/// One line of the provider's answer (JSON Lines), as the stand-in log-provider writes it.
+/// Providers may add fields.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // only its schema is used: the body is streamed through unread
+pub struct ProviderLogLine {
+    /// Position of the line in this answer, from 0.
+    seq: u64,
+    /// RFC 3339 time of the line.
+    #[schema(format = DateTime)]
+    ts: String,
+    level: String,
+    source: String,
+    message: String,
 }
 
 #[derive(Clone)]
@@ -123,28 +141,44 @@ impl ExternalLogs {
                 })
             }
         };
-        Ok(Self { upstream, metrics })
+        Ok(Self {
+            upstream,
+            metrics,
+            max_limit: config.max_limit,
+        })
     }
 }
 
-/// Downloads logs from the external provider, streamed through; query parameters such as
-/// `since` and `limit` are passed on as given.
+/// Downloads logs from the external provider, streamed through; the query is passed on as given
+/// once `since` and `limit` are checked.
 #[utoipa::path(get, path = "/download_external_logs", tag = "logs",
     params(
-        ("since" = Option<String>, Query, format = DateTime, description = "Passed to the provider: RFC 3339 time of the first line"),
-        ("limit" = Option<u64>, Query, minimum = 1, description = "Passed to the provider: number of lines")
+        ("since" = Option<String>, Query, format = DateTime, description = "Passed to the provider: any RFC 3339 date-time, the time of the first line"),
+        // Its range (EXTERNAL_LOGS_MAX_LIMIT) is set at start: `crate::api_doc`.
+        ("limit" = Option<u64>, Query, description = "Passed to the provider: number of lines")
     ),
     responses(
-        (status = 200, description = "The provider's body, streamed (JSON Lines)", body = String, content_type = "application/x-ndjson"),
-        (status = 400, description = "The provider refused the query parameters (HTTP 400 or 422 upstream)", body = platform::error::ErrorBody),
+        (status = 200, description = "The provider's body, streamed: JSON Lines, each line one ProviderLogLine (the array stands for the lines of the stream)", body = [ProviderLogLine], content_type = "application/x-ndjson"),
+        (status = 400, description = "since or limit is invalid (checked here), or the provider refused the query (HTTP 400 or 422 upstream)", body = platform::error::ErrorBody),
         (status = 502, description = "The provider rejected the key, refused the request or is down", body = platform::error::ErrorBody),
         (status = 503, description = "The integration is not configured", body = platform::error::ErrorBody),
         (status = 504, description = "The provider did not answer within the budget", body = platform::error::ErrorBody)
     ))]
 pub async fn download(
     State(logs): State<ExternalLogs>,
+    Query(params): Query<HashMap<String, String>>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    // Refused here, with the code the document declares, rather than after a round trip.
+    if let Some(since) = params.get("since") {
+        platform::query::since(since)?;
+    }
+    platform::query::limit(
+        params.get("limit").map(String::as_str),
+        1,
+        1,
+        logs.max_limit,
+    )?;
     let Some(upstream) = logs.upstream.as_ref() else {
         logs.metrics.count("not_configured");
         return Err(ApiError::new(

@@ -13,15 +13,31 @@ use axum::Router;
 use platform::config::ConfigError;
 use utoipa::OpenApi;
 
-pub use config::Config;
+pub use config::{Config, DEFAULT_EXTERNAL_LOGS_MAX_LIMIT};
 
 /// Local default address (DESIGN.md §2).
 pub const DEFAULT_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 5000);
 
 #[derive(OpenApi)]
-#[openapi(paths(simulated::api_1, simulated::health_check, external_logs::download))]
+#[openapi(
+    paths(simulated::api_1, simulated::health_check, external_logs::download),
+    components(schemas(external_logs::ProviderLogLine))
+)]
 struct Api;
+
+/// The document as served: `limit`'s range is the configured EXTERNAL_LOGS_MAX_LIMIT.
+fn api_doc(max_limit: u64) -> utoipa::openapi::OpenApi {
+    let mut doc = Api::openapi();
+    platform::openapi::bound_query_integer(
+        &mut doc,
+        "/download_external_logs",
+        "limit",
+        1,
+        max_limit,
+    );
+    doc
+}
 
 /// Validates the configuration and assembles the service; the caller binds and serves it.
 pub fn service(config: Config) -> Result<platform::Service, ConfigError> {
@@ -55,5 +71,5 @@ pub fn service(config: Config) -> Result<platform::Service, ConfigError> {
             "/download_external_logs",
             get(external_logs::download).with_state(external_logs),
         );
-    Ok(service.routes(routes).openapi(Api::openapi()))
+    Ok(service.routes(routes).openapi(api_doc(config.max_limit)))
 }

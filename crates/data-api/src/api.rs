@@ -15,13 +15,13 @@ use platform::ApiError;
 use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{parse_ts, Level, LogStore, Record, StoreError, MAX_MESSAGE_BYTES};
+use crate::store::{Level, LogStore, Record, StoreError, MAX_MESSAGE_CHARS};
 
 /// Largest `POST /logs` body read, whatever MAX_BODY_BYTES says: a record needs far less.
 pub const MAX_RECORD_BODY_BYTES: usize = 64 * 1024;
 /// `GET /logs` answers at most this many records.
-pub const MAX_LIMIT: usize = 1000;
-const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: u64 = 1000;
+const DEFAULT_LIMIT: u64 = 100;
 
 /// The legacy service's messages for `GET /`.
 pub const LEGACY_MESSAGES: [&str; 4] = [
@@ -50,14 +50,68 @@ pub(crate) fn routes(state: AppState) -> Router {
     paths(legacy_root, create_record, list_records),
     components(schemas(NewRecord, Created, RecordList, Record, Level, ErrorBody))
 )]
-pub(crate) struct DataApiDoc;
+struct DataApiDoc;
+
+/// The document as served, with the bounds stated from the constants the handlers check.
+pub(crate) fn api_doc() -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{RefOr, Schema};
+    let mut doc = <DataApiDoc as utoipa::OpenApi>::openapi();
+    platform::openapi::bound_query_integer(&mut doc, "/logs", "limit", 1, MAX_LIMIT);
+    let message = doc
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("NewRecord"))
+        .and_then(|record| match record {
+            RefOr::T(Schema::Object(record)) => record.properties.get_mut("message"),
+            _ => None,
+        });
+    match message {
+        Some(RefOr::T(Schema::Object(message))) => {
+            message.min_length = Some(1);
+            message.max_length = Some(MAX_MESSAGE_CHARS);
+        }
+        _ => panic!("NewRecord has no message property"),
+    }
+    add_records_since_created_link(&mut doc);
+    doc
+}
+
+/// Links a created record's `ts` to `GET /logs?since=`, the records from it on (schemathesis's
+/// stateful phase follows it). The operation is named through `extensions` because utoipa 5.5
+/// writes `Link::operation_id` as `operation_id`, where OpenAPI says `operationId`.
+fn add_records_since_created_link(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::extensions::Extensions;
+    use utoipa::openapi::link::LinkBuilder;
+    use utoipa::openapi::RefOr;
+    let link = LinkBuilder::new()
+        .parameter("since", "$response.body#/ts")
+        .description("The records from this one on, this one included")
+        .extensions(Some(Extensions::from_iter([(
+            "operationId",
+            "list_records",
+        )])))
+        .build();
+    let created = doc
+        .paths
+        .paths
+        .get_mut("/logs")
+        .and_then(|item| item.post.as_mut())
+        .and_then(|post| post.responses.responses.get_mut("201"));
+    match created {
+        Some(RefOr::T(created)) => {
+            created
+                .links
+                .insert("RecordsSinceCreated".to_string(), link.into());
+        }
+        _ => panic!("POST /logs declares no 201 answer"),
+    }
+}
 
 /// `POST /logs` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRecord {
-    /// 1 to 8192 bytes of UTF-8.
-    #[schema(min_length = 1, max_length = 8192)]
+    /// Text of at least one character (the most is stated as `maxLength`).
     pub message: String,
     /// `info` (default), `warn` or `error`.
     #[schema(value_type = Option<Level>)]
@@ -68,6 +122,8 @@ pub struct NewRecord {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Created {
     pub id: String,
+    /// The record's time, RFC 3339 UTC with microseconds.
+    #[schema(format = DateTime)]
     pub ts: String,
 }
 
@@ -109,11 +165,12 @@ async fn legacy_root(State(state): State<AppState>) -> Result<Response, ApiError
 #[utoipa::path(post, path = "/logs", tag = "data-api",
     request_body(content = NewRecord, content_type = "application/json"),
     responses(
+        // Its link to `GET /logs?since=` is added by `api_doc`.
         (status = 201, description = "Stored durably", body = Created),
         (status = 400, description = "Not a JSON record", body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB (or MAX_BODY_BYTES when lower): only a message of thousands of characters each escaped as `\\uXXXX` gets there", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
-        (status = 422, description = "Message empty or over 8192 bytes, or unknown level", body = ErrorBody),
+        (status = 422, description = "Message empty or over 8192 characters, or unknown level", body = ErrorBody),
         (status = 503, description = "The log volume is unusable", body = ErrorBody),
         (status = 507, description = "The log volume is full", body = ErrorBody)
     ))]
@@ -143,14 +200,12 @@ async fn create_record(
             )
         })?,
     };
-    if new.message.is_empty() || new.message.len() > MAX_MESSAGE_BYTES {
+    let chars = new.message.chars().count();
+    if !(1..=MAX_MESSAGE_CHARS).contains(&chars) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_message",
-            format!(
-                "message must be 1 to {MAX_MESSAGE_BYTES} bytes of UTF-8 (got {})",
-                new.message.len()
-            ),
+            format!("message must be 1 to {MAX_MESSAGE_CHARS} characters (got {chars})"),
         ));
     }
     let ack = state
@@ -170,8 +225,9 @@ async fn create_record(
 /// Recent records of this instance, newest first.
 #[utoipa::path(get, path = "/logs", tag = "data-api",
     params(
-        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1 to 1000 (default 100)"),
-        ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339 UTC time, e.g. 2026-01-02T03:04:05Z: only records at or after it")
+        // Its range is set from MAX_LIMIT by `api_doc`.
+        ("limit" = Option<u64>, Query, description = "Number of records (default 100)"),
+        ("since" = Option<String>, Query, format = DateTime, description = "Any RFC 3339 date-time (any offset, any fraction): only records at or after it")
     ),
     responses(
         (status = 200, description = "Records", body = RecordList),
@@ -182,36 +238,28 @@ async fn list_records(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<RecordList>, ApiError> {
-    let limit = match params.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_limit",
-                    format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
-                )
-            })?,
-    };
-    let since = match params.get("since") {
-        None => None,
-        Some(text) => Some(parse_ts(text).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_since",
-                "since must be an RFC 3339 UTC time such as 2026-01-02T03:04:05Z",
+    let limit = platform::query::limit(
+        params.get("limit").map(String::as_str),
+        DEFAULT_LIMIT,
+        1,
+        MAX_LIMIT,
+    )?;
+    let since = params
+        .get("since")
+        .map(|text| platform::query::since(text))
+        .transpose()?;
+    let records = state
+        .store
+        .recent(limit as usize, since)
+        .await
+        .map_err(|err| {
+            tracing::warn!(error = %err, "reading records failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "the log volume cannot be read",
             )
-        })?),
-    };
-    let records = state.store.recent(limit, since).await.map_err(|err| {
-        tracing::warn!(error = %err, "reading records failed");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage_unavailable",
-            "the log volume cannot be read",
-        )
-    })?;
+        })?;
     Ok(Json(RecordList { records }))
 }
 
@@ -274,5 +322,28 @@ fn store_error(err: StoreError) -> ApiError {
             "storage_unavailable",
             "the log volume is not writable or missing; the record was not stored",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_states_the_handlers_bounds_and_links_created_to_since() {
+        let doc = serde_json::to_value(api_doc()).unwrap();
+        let limit = &doc["paths"]["/logs"]["get"]["parameters"][0];
+        assert_eq!(limit["name"], "limit");
+        assert_eq!(limit["schema"]["minimum"], 1.0);
+        assert_eq!(limit["schema"]["maximum"], MAX_LIMIT as f64);
+        let message = &doc["components"]["schemas"]["NewRecord"]["properties"]["message"];
+        assert_eq!(message["minLength"], 1);
+        assert_eq!(message["maxLength"], MAX_MESSAGE_CHARS);
+        let link =
+            &doc["paths"]["/logs"]["post"]["responses"]["201"]["links"]["RecordsSinceCreated"];
+        assert_eq!(link["operationId"], "list_records");
+        assert_eq!(link["parameters"]["since"], "$response.body#/ts");
+        assert!(link.get("operation_id").is_none(), "{link}");
+        assert_eq!(doc["paths"]["/logs"]["get"]["operationId"], "list_records");
     }
 }

@@ -75,7 +75,5 @@ pub async fn service_with_io(config: Config, io: Arc<dyn StoreIo>) -> Result<Ser
         store,
         simulated_latency: Duration::from_millis(config.simulated_latency_ms),
     };
-    Ok(service
-        .routes(api::routes(state))
-        .openapi(<api::DataApiDoc as utoipa::OpenApi>::openapi()))
+    Ok(service.routes(api::routes(state)).openapi(api::api_doc()))
 }

@@ -1,17 +1,24 @@
 //! Property tests of data-api's parsers of outside input: the record decoder (every line read
 //! back from the volume), the recovery scan that cuts a torn tail at start, segment file names
 //! and timestamps. None may panic; the scan keeps exactly the complete records before a tear.
+//! Over HTTP, `GET /logs` and `POST /logs` accept exactly what the served OpenAPI document
+//! declares and, just outside it, answer the documented error code.
 //! (cargo-fuzz needs a nightly toolchain, not installed here; proptest runs on stable with
 //! bounded case counts.)
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use common::{test_config, TestServer};
 
 use data_api::store::{
     format_ts, parse_segment_name, parse_ts, valid_prefix, Level, LogStore, RealIo, Record,
     StoreConfig, StoreMetrics,
 };
 use proptest::prelude::*;
+use test_support::contract::{near_miss_date_time, query_integer_bounds, rfc3339_date_time};
 
 fn level() -> impl Strategy<Value = Level> {
     prop_oneof![Just(Level::Info), Just(Level::Warn), Just(Level::Error)]
@@ -189,4 +196,119 @@ fn opening_a_torn_segment_keeps_every_record() {
             Ok(())
         })
         .unwrap();
+}
+
+/// Text of exactly `chars` characters drawn from one to four UTF-8 bytes each, so that the bound
+/// is seen to count characters (as JSON Schema's `maxLength` does), not bytes.
+fn text_of(chars: usize) -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![Just('a'), Just('é'), Just('€'), Just('🏻')],
+        chars,
+    )
+    .prop_map(|cs| cs.into_iter().collect())
+}
+
+/// The served document's bounds are the handlers': `limit` from its `minimum` to its `maximum`
+/// and every RFC 3339 `since` answer 200, one step outside 400 with the documented code; a
+/// message of `minLength` to `maxLength` characters is stored (201), one more or none is 422.
+#[test]
+fn the_api_accepts_exactly_what_the_document_declares() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = runtime.block_on(TestServer::start(test_config(dir.path(), "contract")));
+    let base = format!("http://{}", server.addr);
+    let (min, max) = runtime.block_on(query_integer_bounds(
+        &server.client,
+        &base,
+        "/logs",
+        "limit",
+    ));
+    assert_eq!((min, max), (1, data_api::MAX_LIMIT));
+    let doc: serde_json::Value = runtime.block_on(test_support::get_json(
+        &server.client,
+        &format!("{base}/openapi.json"),
+    ));
+    let message = &doc["components"]["schemas"]["NewRecord"]["properties"]["message"];
+    let (min_chars, max_chars) = (
+        message["minLength"].as_u64().unwrap() as usize,
+        message["maxLength"].as_u64().unwrap() as usize,
+    );
+
+    let get = |query: Vec<(&'static str, String)>| {
+        runtime.block_on(async {
+            let response = server
+                .client
+                .get(server.url("/logs"))
+                .query(&query)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, body)
+        })
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(64));
+    runner
+        .run(&(min..=max, rfc3339_date_time()), |(limit, since)| {
+            let (status, body) = get(vec![("limit", limit.to_string()), ("since", since.clone())]);
+            prop_assert_eq!(status, 200, "limit={} since={}: {}", limit, since, body);
+            Ok(())
+        })
+        .unwrap();
+    runner
+        .run(
+            &(
+                prop_oneof![Just(min - 1), Just(max + 1), (max + 1)..=u64::MAX],
+                near_miss_date_time(),
+            ),
+            |(limit, since)| {
+                let (status, body) = get(vec![("limit", limit.to_string())]);
+                prop_assert_eq!(
+                    (status, body["code"].as_str()),
+                    (400, Some("invalid_limit"))
+                );
+                let (status, body) = get(vec![("since", since.clone())]);
+                prop_assert_eq!(
+                    (status, body["code"].as_str()),
+                    (400, Some("invalid_since")),
+                    "{}",
+                    since
+                );
+                Ok(())
+            },
+        )
+        .unwrap();
+
+    let post = |message: String| {
+        runtime.block_on(async {
+            let response = server.post(&message).await;
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, body)
+        })
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(24));
+    let inside =
+        prop_oneof![Just(min_chars), Just(max_chars), min_chars..=max_chars].prop_flat_map(text_of);
+    runner
+        .run(&inside, |message| {
+            let (status, body) = post(message);
+            prop_assert_eq!(status, 201, "{}", body);
+            Ok(())
+        })
+        .unwrap();
+    for chars in [min_chars - 1, max_chars + 1] {
+        runner
+            .run(&text_of(chars), |message| {
+                let (status, body) = post(message);
+                prop_assert_eq!(
+                    (status, body["code"].as_str()),
+                    (422, Some("invalid_message"))
+                );
+                Ok(())
+            })
+            .unwrap();
+    }
+    runtime.block_on(server.stop());
 }

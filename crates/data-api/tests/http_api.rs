@@ -154,7 +154,7 @@ async fn bad_input_gets_a_4xx_json_error_and_writes_nothing() {
             "invalid_message",
         ),
         (
-            "8193-byte message",
+            "8193-character message",
             Some(json),
             too_long.into_bytes(),
             422,
@@ -241,7 +241,7 @@ async fn bad_input_gets_a_4xx_json_error_and_writes_nothing() {
         b"keep me"
     );
 
-    // An 8192-byte message is fine.
+    // An 8192-character message is fine.
     assert_eq!(server.post(&"z".repeat(8192)).await.status(), 201);
     server.stop().await;
 }

@@ -4,6 +4,9 @@ use clap::Parser;
 use platform::config::{parse_duration, ConfigError, ServerArgs, Validate};
 use secrecy::SecretString;
 
+/// Largest `limit` by default (PROVIDER_MAX_LIMIT), in lines.
+pub const DEFAULT_MAX_LIMIT: u64 = 10_000_000;
+
 /// log-provider: a stand-in for the external log provider.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "log-provider", version, about)]
@@ -16,7 +19,7 @@ pub struct Config {
     pub provider_key: SecretString,
 
     /// Largest `limit` a request may ask for, in lines.
-    #[arg(long, env = "PROVIDER_MAX_LIMIT", default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "PROVIDER_MAX_LIMIT", default_value_t = DEFAULT_MAX_LIMIT, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_limit: u64,
 
     /// Delay before answering, to rehearse a slow provider (fault drills and tests).
@@ -30,7 +33,7 @@ impl Config {
         Self {
             server: ServerArgs::local(crate::DEFAULT_ADDR),
             provider_key,
-            max_limit: 10_000_000,
+            max_limit: DEFAULT_MAX_LIMIT,
             first_byte_delay: Duration::ZERO,
         }
     }

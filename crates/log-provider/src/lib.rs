@@ -15,7 +15,7 @@ use axum::routing::get;
 use axum::Router;
 use utoipa::OpenApi;
 
-pub use config::Config;
+pub use config::{Config, DEFAULT_MAX_LIMIT};
 /// The query parser, public for property tests of outside input.
 pub use logs::LogsRequest;
 
@@ -57,5 +57,12 @@ pub fn service(config: Config) -> platform::Service {
         .with_state(state);
     platform::Service::new(platform::service_info!("log-provider"), config.server)
         .routes(routes)
-        .openapi(Api::openapi())
+        .openapi(api_doc(config.max_limit))
+}
+
+/// The document as served: `limit`'s range is the configured PROVIDER_MAX_LIMIT.
+fn api_doc(max_limit: u64) -> utoipa::openapi::OpenApi {
+    let mut doc = Api::openapi();
+    platform::openapi::bound_query_integer(&mut doc, "/v1/logs", "limit", 1, max_limit);
+    doc
 }

@@ -17,11 +17,10 @@ use crate::auth::ProviderKey;
 
 /// Lines per streamed chunk: big enough for throughput, small enough to keep memory flat.
 const LINES_PER_CHUNK: u64 = 512;
-const DEFAULT_LIMIT: u64 = 100;
+/// Lines answered when `limit` is absent (or PROVIDER_MAX_LIMIT when that is lower).
+pub const DEFAULT_LIMIT: u64 = 100;
 /// Default window when `since` is absent.
 const DEFAULT_SINCE_AGO: Duration = Duration::from_secs(3600);
-/// 9999-12-31T23:59:59Z, the last second RFC 3339 can show, since the Unix epoch.
-const LAST_RFC3339_SECOND: Duration = Duration::from_secs(253_402_300_799);
 
 const LEVELS: [&str; 4] = ["info", "info", "warn", "error"];
 const SOURCES: [&str; 3] = ["payments", "checkout", "inventory"];
@@ -55,11 +54,12 @@ pub struct LogLine {
 /// Logs since a time, as JSON Lines (`application/x-ndjson`), streamed.
 #[utoipa::path(get, path = "/v1/logs", tag = "logs",
     params(
-        ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339 time of the first line, from 1970 on (default: an hour ago); since plus limit seconds must stay before the year 10000"),
-        ("limit" = Option<u64>, Query, minimum = 1, description = "Number of lines (default 100, at most PROVIDER_MAX_LIMIT)")
+        ("since" = Option<String>, Query, format = DateTime, description = "Any RFC 3339 date-time, the time of the first line (default: an hour ago). Lines are one second apart; the answer ends at 9999-12-31T23:59:59Z, the last second RFC 3339 can show"),
+        // Its bounds (PROVIDER_MAX_LIMIT) are set at start: `crate::api_doc`.
+        ("limit" = Option<u64>, Query, description = "Number of lines")
     ),
     responses(
-        (status = 200, description = "JSON Lines, one LogLine per line", body = LogLine, content_type = "application/x-ndjson"),
+        (status = 200, description = "JSON Lines: each line one LogLine (the array stands for the lines of the stream)", body = [LogLine], content_type = "application/x-ndjson"),
         (status = 400, description = "Invalid query parameter", body = platform::error::ErrorBody),
         (status = 401, description = "Missing or wrong bearer key", body = platform::error::ErrorBody)
     ),
@@ -93,7 +93,7 @@ pub async fn download(
     Ok(response)
 }
 
-/// A validated query.
+/// A validated query: `limit` is the number of lines the answer holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogsRequest {
     pub since: SystemTime,
@@ -104,36 +104,24 @@ impl LogsRequest {
     pub fn parse(query: &HashMap<String, String>, max_limit: u64) -> Result<Self, ApiError> {
         let since = match query.get("since") {
             None => SystemTime::now() - DEFAULT_SINCE_AGO,
-            Some(raw) => humantime::parse_rfc3339_weak(raw).map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_since",
-                    "since must be an RFC 3339 time such as 2026-01-02T03:04:05Z",
-                )
-            })?,
+            Some(raw) => platform::query::since(raw)?,
         };
-        let limit = match query.get("limit") {
-            None => DEFAULT_LIMIT.min(max_limit),
-            Some(raw) => raw
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=max_limit).contains(n))
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_limit",
-                        format!("limit must be a whole number from 1 to {max_limit}"),
-                    )
-                })?,
+        let limit = platform::query::limit(
+            query.get("limit").map(String::as_str),
+            DEFAULT_LIMIT.min(max_limit),
+            1,
+            max_limit,
+        )?;
+        // Every line's time must be printable as RFC 3339 (years up to 9999): the stream stops
+        // at the last such second rather than refusing a valid `since` and `limit`.
+        let printable = match platform::query::last_rfc3339_second().duration_since(since) {
+            Ok(left) => left.as_secs().saturating_add(1),
+            Err(_) => 0,
         };
-        // Every line's time must be printable as RFC 3339 (years up to 9999), or the stream
-        // would break off mid-answer.
-        let last_line = since.checked_add(Duration::from_secs(limit - 1));
-        if last_line.is_none_or(|t| t > SystemTime::UNIX_EPOCH + LAST_RFC3339_SECOND) {
-            return Err(ApiError::bad_request(
-                "invalid_since",
-                "since plus limit seconds must stay before the year 10000",
-            ));
-        }
-        Ok(Self { since, limit })
+        Ok(Self {
+            since,
+            limit: limit.min(printable),
+        })
     }
 
     /// The answer as a stream of chunks of whole lines; nothing is held beyond one chunk.
@@ -155,8 +143,8 @@ impl LogsRequest {
         let i = seq as usize;
         let line = LogLine {
             seq,
-            ts: humantime::format_rfc3339_seconds(self.since + Duration::from_secs(seq))
-                .to_string(),
+            ts: platform::query::format_rfc3339_seconds(self.since + Duration::from_secs(seq))
+                .expect("parse keeps every line before the year 10000"),
             level: LEVELS[i % LEVELS.len()],
             source: SOURCES[i % SOURCES.len()],
             message: MESSAGES[i % MESSAGES.len()],
@@ -179,6 +167,22 @@ mod tests {
     }
 
     #[test]
+    fn the_stream_ends_at_the_last_rfc3339_second() {
+        let near_end = LogsRequest::parse(
+            &query(&[("since", "9999-12-31T23:59:58Z"), ("limit", "10")]),
+            10,
+        )
+        .unwrap();
+        assert_eq!(near_end.limit, 2);
+        let past_end = LogsRequest::parse(
+            &query(&[("since", "9999-12-31T23:59:59-01:00"), ("limit", "10")]),
+            10,
+        )
+        .unwrap();
+        assert_eq!(past_end.limit, 0);
+    }
+
+    #[test]
     fn limit_is_bounded_and_numeric() {
         assert_eq!(LogsRequest::parse(&query(&[]), 10).unwrap().limit, 10);
         for bad in ["0", "11", "-1", "ten", ""] {
@@ -197,9 +201,16 @@ mod tests {
     fn since_must_be_rfc3339() {
         let ok = LogsRequest::parse(&query(&[("since", "2026-01-02T03:04:05Z")]), 10).unwrap();
         assert_eq!(
-            humantime::format_rfc3339_seconds(ok.since).to_string(),
+            platform::query::format_rfc3339_seconds(ok.since).unwrap(),
             "2026-01-02T03:04:05Z"
         );
+        let before_1970 =
+            LogsRequest::parse(&query(&[("since", "0769-01-05T05:16:41.68216Z")]), 10).unwrap();
+        let mut out = BytesMut::new();
+        before_1970.write_line(1, &mut out);
+        assert!(String::from_utf8(out.to_vec())
+            .unwrap()
+            .contains("\"ts\":\"0769-01-05T05:16:42Z\""));
         let err = LogsRequest::parse(&query(&[("since", "yesterday")]), 10).unwrap_err();
         assert_eq!(err.code, "invalid_since");
     }

@@ -1,15 +1,17 @@
 //! Property tests of the provider's query parameters (`since`, `limit`): the parser never
-//! panics, accepts exactly what it documents, and whatever it accepts streams to the end.
+//! panics, accepts exactly what the served OpenAPI document declares (and just outside it
+//! answers the documented code), and whatever it accepts streams to the end.
 //! (cargo-fuzz needs a nightly toolchain, which this machine does not have; proptest runs on
 //! stable with bounded case counts.)
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use log_provider::{service, Config, LogsRequest};
 use platform::Shutdown;
 use proptest::prelude::*;
 use secrecy::SecretString;
+use test_support::contract::{near_miss_date_time, query_integer_bounds, rfc3339_date_time};
 
 const KEY: &str = "fuzz-provider-key-8c41";
 const MAX_LIMIT: u64 = 1000;
@@ -68,13 +70,17 @@ proptest! {
     ) {
         match LogsRequest::parse(&query(since.clone(), limit.clone()), max_limit) {
             Ok(request) => {
-                prop_assert!((1..=max_limit).contains(&request.limit));
+                prop_assert!(request.limit <= max_limit);
                 if let Some(l) = &limit {
-                    prop_assert_eq!(l.parse::<u64>().ok(), Some(request.limit));
+                    // As asked, or fewer where the stream reaches the end of the year 9999.
+                    let asked = l.parse::<u64>().ok();
+                    prop_assert!(asked.is_some_and(|n| n >= request.limit && n >= 1));
                 }
                 // Every line's timestamp can be printed.
-                let last = request.since + Duration::from_secs(request.limit - 1);
-                prop_assert!(humantime::format_rfc3339_seconds(last).to_string().len() == 20);
+                if request.limit > 0 {
+                    let last = request.since + Duration::from_secs(request.limit - 1);
+                    prop_assert!(platform::query::format_rfc3339_seconds(last).is_some());
+                }
             }
             Err(err) => {
                 prop_assert_eq!(err.status.as_u16(), 400);
@@ -82,16 +88,87 @@ proptest! {
             }
         }
     }
+}
 
-    /// A valid time and an in-range limit are accepted as given.
-    #[test]
-    fn valid_parameters_are_accepted(secs in 0u64..253_402_000_000, limit in 1u64..=MAX_LIMIT) {
-        let since = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
-        let text = humantime::format_rfc3339_seconds(since).to_string();
-        let request = LogsRequest::parse(&query(Some(text), Some(limit.to_string())), MAX_LIMIT).unwrap();
-        prop_assert_eq!(request.since, since);
-        prop_assert_eq!(request.limit, limit);
-    }
+/// The provider on port 0 with PROVIDER_MAX_LIMIT = MAX_LIMIT.
+async fn start_provider() -> (std::net::SocketAddr, Shutdown) {
+    let shutdown = Shutdown::new();
+    let mut config = Config::local(SecretString::from(KEY.to_string()));
+    config.max_limit = MAX_LIMIT;
+    let (addr, _) = platform::server::spawn(service(config), shutdown.clone())
+        .await
+        .unwrap();
+    (addr, shutdown)
+}
+
+/// The served document's bounds are exactly the parser's: every `limit` from its `minimum` to
+/// its `maximum` with every RFC 3339 date-time is accepted (the lines stop at the end of the year
+/// 9999, never later); one below or above the range answers `invalid_limit`, a near-miss time
+/// `invalid_since`.
+#[test]
+fn the_parser_accepts_exactly_what_the_document_declares() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (addr, shutdown) = runtime.block_on(start_provider());
+    let (min, max) = runtime.block_on(query_integer_bounds(
+        &reqwest::Client::new(),
+        &format!("http://{addr}"),
+        "/v1/logs",
+        "limit",
+    ));
+    shutdown.trigger();
+    assert_eq!(
+        (min, max),
+        (1, MAX_LIMIT),
+        "the configured PROVIDER_MAX_LIMIT"
+    );
+
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(2000));
+    let inside = (rfc3339_date_time(), min..=max);
+    runner
+        .run(&inside, |(since, limit)| {
+            let request =
+                LogsRequest::parse(&query(Some(since.clone()), Some(limit.to_string())), max)
+                    .map_err(|e| {
+                        TestCaseError::fail(format!("since={since} limit={limit}: {e}"))
+                    })?;
+            prop_assert!(request.limit <= limit);
+            if request.limit < limit {
+                let after_last = request.since + Duration::from_secs(request.limit);
+                prop_assert!(
+                    platform::query::format_rfc3339_seconds(after_last).is_none(),
+                    "{}",
+                    since
+                );
+            }
+            Ok(())
+        })
+        .unwrap();
+    let outside = (
+        rfc3339_date_time(),
+        prop_oneof![Just(min - 1), Just(max + 1), (max + 1)..=u64::MAX],
+        near_miss_date_time(),
+        min..=max,
+    );
+    runner
+        .run(&outside, |(since, bad_limit, bad_since, limit)| {
+            let err = LogsRequest::parse(&query(Some(since), Some(bad_limit.to_string())), max)
+                .unwrap_err();
+            prop_assert_eq!((err.status.as_u16(), err.code), (400, "invalid_limit"));
+            let err = LogsRequest::parse(
+                &query(Some(bad_since.clone()), Some(limit.to_string())),
+                max,
+            )
+            .map(|r| format!("accepted as {r:?}"))
+            .unwrap_err();
+            prop_assert_eq!(
+                (err.status.as_u16(), err.code),
+                (400, "invalid_since"),
+                "{}",
+                bad_since
+            );
+            Ok(())
+        })
+        .unwrap();
 }
 
 /// Over real HTTP: whatever the parser accepts streams every line to the end (a panic in the
@@ -99,19 +176,16 @@ proptest! {
 #[test]
 fn accepted_queries_stream_to_the_end() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let shutdown = Shutdown::new();
-    let mut config = Config::local(SecretString::from(KEY.to_string()));
-    config.max_limit = MAX_LIMIT;
-    let (addr, _) = runtime
-        .block_on(platform::server::spawn(service(config), shutdown.clone()))
-        .unwrap();
+    let (addr, shutdown) = runtime.block_on(start_provider());
     let client = reqwest::Client::new();
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(64));
     let strategy = (
         prop_oneof![
             timestamp_like(),
+            rfc3339_date_time(),
             Just("9999-12-31T23:59:59Z".to_string()),
-            Just("9999-12-31T23:59:00Z".to_string())
+            Just("9999-12-31T23:59:00Z".to_string()),
+            Just("0769-01-05T05:16:41.68216Z".to_string())
         ],
         prop_oneof![1u64..=200, Just(0), Just(MAX_LIMIT + 1)],
     );
@@ -131,8 +205,22 @@ fn accepted_queries_stream_to_the_end() {
             });
             match status {
                 200 => {
-                    let lines = body.lines().count() as u64;
-                    prop_assert_eq!(lines, limit, "since={}", since);
+                    // As many lines as asked, or up to the end of the year 9999.
+                    let expected = LogsRequest::parse(
+                        &query(Some(since.clone()), Some(limit.to_string())),
+                        MAX_LIMIT,
+                    )
+                    .expect("answered 200, so it parses")
+                    .limit;
+                    prop_assert_eq!(body.lines().count() as u64, expected, "since={}", since);
+                    for line in body.lines() {
+                        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+                        prop_assert!(
+                            line["ts"].as_str().is_some_and(|ts| ts.len() == 20),
+                            "{}",
+                            line
+                        );
+                    }
                 }
                 400 => {
                     let error: serde_json::Value = serde_json::from_str(&body).unwrap();

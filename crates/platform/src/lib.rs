@@ -12,6 +12,7 @@ mod first_bytes;
 pub mod http_client;
 pub mod metrics;
 pub mod openapi;
+pub mod query;
 pub mod readiness;
 pub mod server;
 pub mod shutdown;

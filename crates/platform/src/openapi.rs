@@ -30,3 +30,38 @@ pub fn complete(
     doc.info.version = info.version.to_string();
     doc
 }
+
+/// States on query parameter `name` of `GET path` the range the parser enforces (a whole number
+/// from `min` to `max`), from the same constants or start-time configuration, so the document
+/// and the parser cannot drift. Panics when the document has no such parameter: a programming
+/// error every start (and so every test) would show.
+pub fn bound_query_integer(
+    doc: &mut utoipa::openapi::OpenApi,
+    path: &str,
+    name: &str,
+    min: u64,
+    max: u64,
+) {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let parameter = doc
+        .paths
+        .paths
+        .get_mut(path)
+        .and_then(|item| item.get.as_mut())
+        .and_then(|operation| operation.parameters.as_mut())
+        .and_then(|parameters| parameters.iter_mut().find(|p| p.name == name))
+        .unwrap_or_else(|| panic!("GET {path} declares no parameter {name}"));
+    parameter.schema = Some(
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(min as f64))
+            .maximum(Some(max as f64))
+            .into(),
+    );
+    let range = format!("{min} to {max}");
+    parameter.description = Some(match parameter.description.take() {
+        Some(text) => format!("{text}: {range}"),
+        None => range,
+    });
+}

@@ -5,6 +5,10 @@
 //!   signals to stop or kill it.
 //! - [`metric`] and [`wait_for_in_flight`]: reading `/metrics` pages.
 //! - [`check_config`]: a binary's `--check-config` verdict on a given environment.
+//! - [`contract`]: the bounds a served OpenAPI document declares, and strategies of the RFC 3339
+//!   date-times it allows and of near misses, for property tests of the parsers against it.
+
+pub mod contract;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;

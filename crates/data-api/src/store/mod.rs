@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use self::io::{Fault, FaultyIo, RealIo, SegmentFile, StoreIo};
 pub use self::metrics::StoreMetrics;
-pub use self::record::{format_ts, parse_ts, Level, Record, MAX_MESSAGE_BYTES};
+pub use self::record::{format_ts, parse_ts, Level, Record, MAX_MESSAGE_CHARS};
 use self::segment::SegmentInfo;
 pub use self::segment::{parse_file_name as parse_segment_name, valid_prefix};
 use self::writer::{Pending, Writer};

@@ -4,8 +4,9 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-/// Longest message accepted, in bytes of UTF-8.
-pub const MAX_MESSAGE_BYTES: usize = 8192;
+/// Longest message accepted, in characters (Unicode scalar values: what JSON Schema's
+/// `maxLength` counts, so the OpenAPI document states the rule exactly).
+pub const MAX_MESSAGE_CHARS: usize = 8192;
 
 /// Severity of a record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -9,7 +9,6 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use axum::routing::get;
-use axum::Router;
 use platform::config::ConfigError;
 use utoipa::OpenApi;
 
@@ -24,7 +23,7 @@ pub const DEFAULT_ADDR: SocketAddr =
 struct Api;
 
 /// Validates the configuration and assembles the service; the caller binds and serves it.
-pub fn service(config: Config) -> Result<platform::Service, ConfigError> {
+pub async fn service(config: Config) -> Result<platform::Service, ConfigError> {
     let (integration, warnings) = config.integration()?;
     for warning in &warnings.0 {
         tracing::warn!("{warning}");
@@ -48,12 +47,12 @@ pub fn service(config: Config) -> Result<platform::Service, ConfigError> {
     let work = simulated::SimulatedWork {
         latency: Duration::from_millis(config.simulated_latency_ms),
     };
-    let routes = Router::new()
+    Ok(service
         .route("/api_1", get(simulated::api_1).with_state(work))
-        .route("/health_check", get(simulated::health_check))
+        .instant_route("/health_check", get(simulated::health_check))
         .route(
             "/download_external_logs",
             get(external_logs::download).with_state(external_logs),
-        );
-    Ok(service.routes(routes).openapi(Api::openapi()))
+        )
+        .openapi(Api::openapi()))
 }

@@ -103,7 +103,10 @@ fn accepted_queries_stream_to_the_end() {
     let mut config = Config::local(SecretString::from(KEY.to_string()));
     config.max_limit = MAX_LIMIT;
     let (addr, _) = runtime
-        .block_on(platform::server::spawn(service(config), shutdown.clone()))
+        .block_on(async {
+            let service = service(config).await.expect("valid");
+            test_support::spawn(service, shutdown.clone()).await
+        })
         .unwrap();
     let client = reqwest::Client::new();
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(64));

@@ -44,8 +44,8 @@ struct Inner {
     router: Router,
     protocol: Protocol,
     acceptor: Option<Arc<dyn Acceptor>>,
-    /// Bounds the acceptor (a TLS handshake) as the request head is bounded.
-    accept_timeout: Duration,
+    /// Bounds the acceptor (a TLS handshake) and the first bytes as the request head is bounded.
+    header_read_timeout: Duration,
 }
 
 enum Protocol {
@@ -53,7 +53,6 @@ enum Protocol {
     Http1And2 {
         builder: auto::Builder<TokioExecutor>,
         idle_timeout: Duration,
-        first_bytes_timeout: Duration,
     },
 }
 
@@ -67,8 +66,6 @@ impl ConnectionServer {
         let protocol = match http2 {
             None => {
                 let mut builder = http1::Builder::new();
-                // hyper's header read timer starts as soon as it waits for a request head, so it
-                // also closes connections that send nothing.
                 builder
                     .timer(TokioTimer::new())
                     .header_read_timeout(args.header_read_timeout)
@@ -78,7 +75,6 @@ impl ConnectionServer {
             Some(settings) => Protocol::Http1And2 {
                 builder: http2::builder(args, &settings),
                 idle_timeout: settings.idle_timeout,
-                first_bytes_timeout: args.header_read_timeout,
             },
         };
         Self {
@@ -86,7 +82,7 @@ impl ConnectionServer {
                 router,
                 protocol,
                 acceptor,
-                accept_timeout: args.header_read_timeout,
+                header_read_timeout: args.header_read_timeout,
             }),
         }
     }
@@ -100,7 +96,7 @@ impl ConnectionServer {
             None => self.serve_on(stream, stop).await,
             Some(acceptor) => {
                 let accepted =
-                    tokio::time::timeout(inner.accept_timeout, acceptor.accept(stream)).await;
+                    tokio::time::timeout(inner.header_read_timeout, acceptor.accept(stream)).await;
                 match accepted {
                     Ok(Ok(connection)) => self.serve_on(connection, stop).await,
                     Ok(Err(err)) => tracing::debug!(error = %err, "acceptor refused a connection"),
@@ -111,6 +107,9 @@ impl ConnectionServer {
     }
 
     async fn serve_on<C: Connection>(&self, connection: C, stop: CancellationToken) {
+        // Closes, without an answer, a connection that sends nothing or only part of the HTTP/2
+        // preface (hyper would answer a partial head with a 408 and keep the slot until then).
+        let connection = FirstBytesDeadline::new(connection, self.inner.header_read_timeout);
         match &self.inner.protocol {
             Protocol::Http1(builder) => {
                 let service = TowerToHyperService::new(self.inner.router.clone());
@@ -122,7 +121,6 @@ impl ConnectionServer {
             Protocol::Http1And2 {
                 builder,
                 idle_timeout,
-                first_bytes_timeout,
             } => {
                 let activity = Arc::new(Activity::default());
                 let service = TowerToHyperService::new(Tracked::new(
@@ -130,8 +128,6 @@ impl ConnectionServer {
                     activity.clone(),
                 ));
                 let idle = activity.idle_for(*idle_timeout);
-                // The protocol is read from the first bytes, which hyper's timers do not bound.
-                let connection = FirstBytesDeadline::new(connection, *first_bytes_timeout);
                 let served = builder.serve_connection(TokioIo::new(connection), service);
                 serve_until!(served, async {
                     tokio::select! {

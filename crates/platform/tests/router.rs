@@ -70,7 +70,12 @@ async fn get_path(router: &Router, path: &str) -> (StatusCode, String, String) {
     call(router, Request::get(path).body(Body::empty()).unwrap()).await
 }
 
-/// Asserts a JSON error of `status` and `code`, and returns its body.
+/// GET `path` and assert a JSON error of `status` and `code`.
+async fn assert_get_error(router: &Router, path: &str, status: StatusCode, code: &str) {
+    assert_json_error(&get_path(router, path).await, status, code);
+}
+
+/// Asserts a JSON error of `status` and `code`.
 fn assert_json_error(answer: &(StatusCode, String, String), status: StatusCode, code: &str) {
     let (got, content_type, body) = answer;
     assert_eq!(*got, status, "{body}");
@@ -93,11 +98,7 @@ async fn own_routes_answer() {
 #[tokio::test]
 async fn unknown_paths_and_methods_are_json_404_and_405() {
     let router = service().into_router();
-    assert_json_error(
-        &get_path(&router, "/nope").await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    );
+    assert_get_error(&router, "/nope", StatusCode::NOT_FOUND, "not_found").await;
     let response = router
         .clone()
         .oneshot(Request::delete("/items/1").body(Body::empty()).unwrap())
@@ -127,24 +128,26 @@ async fn framework_rejections_become_json_errors() {
         bad_path.2
     );
 
-    let not_json = Request::post("/json")
-        .header(header::CONTENT_TYPE, "text/plain")
-        .body(Body::from("{}"))
-        .unwrap();
-    assert_json_error(
-        &call(&router, not_json).await,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
-    );
-    let broken = Request::post("/json")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from("{\"unterminated"))
-        .unwrap();
-    assert_json_error(
-        &call(&router, broken).await,
-        StatusCode::BAD_REQUEST,
-        "bad_request",
-    );
+    for (content_type, body, status, code) in [
+        (
+            "text/plain",
+            "{}",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "application/json",
+            "{\"unterminated",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+    ] {
+        let request = Request::post("/json")
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .unwrap();
+        assert_json_error(&call(&router, request).await, status, code);
+    }
 }
 
 #[tokio::test]
@@ -178,11 +181,13 @@ async fn bodies_over_the_limit_are_413_declared_or_streamed() {
 #[tokio::test]
 async fn routes_that_can_take_time_answer_408_after_the_request_timeout() {
     let router = service().into_router();
-    assert_json_error(
-        &get_path(&router, "/slow").await,
+    assert_get_error(
+        &router,
+        "/slow",
         StatusCode::REQUEST_TIMEOUT,
         "request_timeout",
-    );
+    )
+    .await;
     let (status, _, body) = get_path(&router, "/untimed").await;
     assert_eq!(
         (status, body.as_str()),
@@ -193,11 +198,13 @@ async fn routes_that_can_take_time_answer_408_after_the_request_timeout() {
 #[tokio::test]
 async fn a_panicking_handler_is_a_json_500() {
     let router = service().into_router();
-    assert_json_error(
-        &get_path(&router, "/panic").await,
+    assert_get_error(
+        &router,
+        "/panic",
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal_error",
-    );
+    )
+    .await;
     assert_eq!(get_path(&router, "/items/1").await.0, StatusCode::OK);
 }
 

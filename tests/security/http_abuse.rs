@@ -375,7 +375,8 @@ pub async fn bad_bodies_get_json_errors(
 }
 
 /// Connections that send nothing, or only a prefix of the HTTP/2 preface, are closed after the
-/// header read timeout. The server is started with `MAX_CONNECTIONS = max_connections`: with
+/// header read timeout (a service that speaks HTTP/1 only may refuse the prefix at once with a
+/// 4xx before closing). The server is started with `MAX_CONNECTIONS = max_connections`: with
 /// every slot held by such a connection, a new client is still served once they are closed.
 pub async fn silent_connections_are_closed(addr: SocketAddr, max_connections: usize) {
     let mut silent = Vec::with_capacity(max_connections);
@@ -389,11 +390,15 @@ pub async fn silent_connections_are_closed(addr: SocketAddr, max_connections: us
     // Every slot is taken; this client waits in the backlog until the silent ones are closed.
     assert_serving(addr).await;
     for (i, stream) in silent.iter_mut().enumerate() {
-        let mut buf = [0u8; 64];
-        let closed = match tokio::time::timeout(READ_BOUND, stream.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => true,
-            Ok(Ok(_)) | Err(_) => false,
-        };
+        let mut answer = Vec::new();
+        let closed = tokio::time::timeout(READ_BOUND, stream.read_to_end(&mut answer))
+            .await
+            .is_ok();
         assert!(closed, "silent connection {i} was not closed");
+        assert!(
+            answer.is_empty() || (i % 2 == 1 && answer.starts_with(b"HTTP/1.1 4")),
+            "silent connection {i} got {:?}",
+            lossy(&answer)
+        );
     }
 }

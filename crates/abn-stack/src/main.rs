@@ -74,7 +74,9 @@ async fn main() {
 async fn run(cli: Cli, shutdown: Shutdown) -> Result<(), String> {
     let key = generated_key();
 
-    let provider = log_provider::service(log_provider::Config::local(key.clone()));
+    let provider = log_provider::service(log_provider::Config::local(key.clone()))
+        .await
+        .map_err(|e| e.to_string())?;
     let provider = bind(provider, cli.provider_addr, "log-provider").await?;
 
     let mut backend = backend_api::Config::local();
@@ -86,7 +88,9 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<(), String> {
             .expect("a socket address makes a valid URL"),
     );
     backend.external_integration_key = Some(key);
-    let backend = backend_api::service(backend).map_err(|e| e.to_string())?;
+    let backend = backend_api::service(backend)
+        .await
+        .map_err(|e| e.to_string())?;
     let backend = bind(backend, cli.backend_addr, "backend-api").await?;
 
     let mut data = data_api::Config::local(cli.var_dir.join("logs"));

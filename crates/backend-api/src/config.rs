@@ -163,6 +163,13 @@ fn parse_url(value: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// The server settings, for [`platform::run`].
+impl AsRef<ServerArgs> for Config {
+    fn as_ref(&self) -> &ServerArgs {
+        &self.server
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

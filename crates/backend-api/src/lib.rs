@@ -9,7 +9,6 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use axum::routing::get;
-use axum::Router;
 use platform::config::ConfigError;
 use utoipa::OpenApi;
 
@@ -40,7 +39,7 @@ fn api_doc(max_limit: u64) -> utoipa::openapi::OpenApi {
 }
 
 /// Validates the configuration and assembles the service; the caller binds and serves it.
-pub fn service(config: Config) -> Result<platform::Service, ConfigError> {
+pub async fn service(config: Config) -> Result<platform::Service, ConfigError> {
     let (integration, warnings) = config.integration()?;
     for warning in &warnings.0 {
         tracing::warn!("{warning}");
@@ -64,12 +63,12 @@ pub fn service(config: Config) -> Result<platform::Service, ConfigError> {
     let work = simulated::SimulatedWork {
         latency: Duration::from_millis(config.simulated_latency_ms),
     };
-    let routes = Router::new()
+    Ok(service
         .route("/api_1", get(simulated::api_1).with_state(work))
-        .route("/health_check", get(simulated::health_check))
+        .instant_route("/health_check", get(simulated::health_check))
         .route(
             "/download_external_logs",
             get(external_logs::download).with_state(external_logs),
-        );
-    Ok(service.routes(routes).openapi(api_doc(config.max_limit)))
+        )
+        .openapi(api_doc(config.max_limit)))
 }

@@ -1,13 +1,6 @@
-use backend_api::{service, Config, DEFAULT_ADDR};
-use platform::{config, telemetry, Shutdown};
+//! `backend-api`: see the crate documentation and README.md.
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let config: Config = config::parse_checked_or_exit();
-    telemetry::init(config.server.log_format);
-    // Before binding, so a signal that arrives once the address is logged is never missed.
-    let shutdown = Shutdown::on_signals();
-    let service = service(config).unwrap_or_else(|err| err.exit());
-    let running = service.bind(DEFAULT_ADDR).await?;
-    running.serve(shutdown).await
+async fn main() -> std::process::ExitCode {
+    platform::run(backend_api::DEFAULT_ADDR, backend_api::service).await
 }

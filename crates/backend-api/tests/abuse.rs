@@ -24,10 +24,12 @@ struct Stack {
 async fn start(max_connections: u32) -> Stack {
     let shutdown = Shutdown::new();
     let provider = log_provider::Config::local(SecretString::from(KEY.to_string()));
-    let (provider_addr, _) =
-        platform::server::spawn(log_provider::service(provider), shutdown.clone())
-            .await
-            .expect("provider binds");
+    let (provider_addr, _) = test_support::spawn(
+        log_provider::service(provider).await.expect("valid"),
+        shutdown.clone(),
+    )
+    .await
+    .expect("provider binds");
     let mut config = Config::local();
     config.simulated_latency_ms = 0;
     config.external_logs_url = Some(
@@ -41,7 +43,7 @@ async fn start(max_connections: u32) -> Stack {
     config.server.max_body_bytes = MAX_BODY_BYTES;
     config.server.header_read_timeout = Duration::from_secs(1);
     config.server.max_connections = max_connections;
-    let (backend, _) = platform::server::spawn(service(config).expect("valid"), shutdown.clone())
+    let (backend, _) = test_support::spawn(service(config).await.expect("valid"), shutdown.clone())
         .await
         .expect("backend binds");
     Stack {

@@ -33,10 +33,10 @@ fn the_query_is_checked_against_the_documented_bounds() {
     let mut provider_config = log_provider::Config::local(SecretString::from(KEY.to_string()));
     provider_config.max_limit = MAX_LIMIT;
     let (provider, _) = runtime
-        .block_on(platform::server::spawn(
-            log_provider::service(provider_config),
-            provider_shutdown.clone(),
-        ))
+        .block_on(async {
+            let service = log_provider::service(provider_config).await.expect("valid");
+            test_support::spawn(service, provider_shutdown.clone()).await
+        })
         .unwrap();
     let mut wired = config(Some(format!("http://{provider}/v1/logs")), Some(KEY));
     wired.max_limit = MAX_LIMIT;

@@ -7,8 +7,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::routing::{get, MethodRouter};
+use axum::Json;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use platform::error::ErrorBody;
 use platform::ApiError;
@@ -37,11 +37,15 @@ pub(crate) struct AppState {
     pub simulated_latency: Duration,
 }
 
-pub(crate) fn routes(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(legacy_root))
-        .route("/logs", get(list_records).post(create_record))
-        .with_state(state)
+/// The routes, with their state applied; each waits on the store (or the simulated work).
+pub(crate) fn routes(state: AppState) -> [(&'static str, MethodRouter); 2] {
+    [
+        ("/", get(legacy_root).with_state(state.clone())),
+        (
+            "/logs",
+            get(list_records).post(create_record).with_state(state),
+        ),
+    ]
 }
 
 /// The OpenAPI description of these routes.

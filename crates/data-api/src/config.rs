@@ -155,6 +155,13 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         .ok_or_else(|| "too large".to_string())
 }
 
+/// The server settings, for [`platform::run`].
+impl AsRef<ServerArgs> for Config {
+    fn as_ref(&self) -> &ServerArgs {
+        &self.server
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

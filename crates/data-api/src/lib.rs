@@ -23,25 +23,17 @@ use store::{LogStore, OpenError, RealIo, StoreConfig, StoreIo, StoreMetrics};
 /// Local default address (containers set `LISTEN_ADDR=0.0.0.0:5001`).
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5001);
 
-/// Why the service did not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// A setting is invalid, or another process already writes this instance's folder: the
-    /// binary prints the one line and exits 2.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-}
-
 /// Opens and recovers the store, registers metrics and readiness, and returns the service to
 /// bind and serve. A volume that is unusable at start does not fail it: `/readyz` answers 503
-/// until the store recovers.
-pub async fn service(config: Config) -> Result<Service, StartError> {
+/// until the store recovers. An invalid setting, or another process already writing this
+/// instance's folder, is a [`ConfigError`].
+pub async fn service(config: Config) -> Result<Service, ConfigError> {
     service_with_io(config, Arc::new(RealIo)).await
 }
 
 /// As [`service`], with the store's file-system calls going through `io` (fault injection in
 /// tests).
-pub async fn service_with_io(config: Config, io: Arc<dyn StoreIo>) -> Result<Service, StartError> {
+pub async fn service_with_io(config: Config, io: Arc<dyn StoreIo>) -> Result<Service, ConfigError> {
     config.validate()?;
     let instance = config.instance()?;
     let service = Service::new(platform::service_info!("data-api"), config.server.clone());
@@ -75,5 +67,10 @@ pub async fn service_with_io(config: Config, io: Arc<dyn StoreIo>) -> Result<Ser
         store,
         simulated_latency: Duration::from_millis(config.simulated_latency_ms),
     };
-    Ok(service.routes(api::routes(state)).openapi(api::api_doc()))
+    let service = api::routes(state)
+        .into_iter()
+        .fold(service, |service, (path, handler)| {
+            service.route(path, handler)
+        });
+    Ok(service.openapi(api::api_doc()))
 }

@@ -1,23 +1,6 @@
-use data_api::{Config, StartError, DEFAULT_ADDR};
-use platform::Shutdown;
+//! `data-api`: see the crate documentation and README.md.
 
 #[tokio::main]
-async fn main() {
-    let config: Config = platform::config::parse_checked_or_exit();
-    platform::telemetry::init(config.server.log_format);
-    let service = match data_api::service(config).await {
-        Ok(service) => service,
-        Err(StartError::Config(err)) => err.exit(),
-    };
-    let running = match service.bind(DEFAULT_ADDR).await {
-        Ok(running) => running,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot bind the listen address");
-            std::process::exit(1);
-        }
-    };
-    if let Err(err) = running.serve(Shutdown::on_signals()).await {
-        tracing::error!(error = %err, "server failed");
-        std::process::exit(1);
-    }
+async fn main() -> std::process::ExitCode {
+    platform::run(data_api::DEFAULT_ADDR, data_api::service).await
 }

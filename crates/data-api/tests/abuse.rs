@@ -29,7 +29,7 @@ async fn start(max_connections: u32) -> Server {
     config.server.max_connections = max_connections;
     let service = data_api::service(config).await.expect("starts");
     let shutdown = Shutdown::new();
-    let (addr, _) = platform::server::spawn(service, shutdown.clone())
+    let (addr, _) = test_support::spawn(service, shutdown.clone())
         .await
         .expect("binds");
     Server {

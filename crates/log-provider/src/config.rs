@@ -56,3 +56,10 @@ fn parse_key(value: &str) -> Result<SecretString, String> {
     }
     Ok(SecretString::from(value.to_string()))
 }
+
+/// The server settings, for [`platform::run`].
+impl AsRef<ServerArgs> for Config {
+    fn as_ref(&self) -> &ServerArgs {
+        &self.server
+    }
+}

@@ -12,7 +12,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::routing::get;
-use axum::Router;
+use platform::config::ConfigError;
 use utoipa::OpenApi;
 
 pub use config::{Config, DEFAULT_MAX_LIMIT};
@@ -45,19 +45,20 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Assembles the service; the caller binds and serves it.
-pub fn service(config: Config) -> platform::Service {
+/// Assembles the service; the caller binds and serves it. It serves HTTP/2 next to HTTP/1, as an
+/// external provider may.
+pub async fn service(config: Config) -> Result<platform::Service, ConfigError> {
     let state = logs::LogsState {
         key: Arc::new(auth::ProviderKey::new(config.provider_key)),
         max_limit: config.max_limit,
         first_byte_delay: config.first_byte_delay,
     };
-    let routes = Router::new()
-        .route("/v1/logs", get(logs::download))
-        .with_state(state);
-    platform::Service::new(platform::service_info!("log-provider"), config.server)
-        .routes(routes)
-        .openapi(api_doc(config.max_limit))
+    Ok(
+        platform::Service::new(platform::service_info!("log-provider"), config.server)
+            .route("/v1/logs", get(logs::download).with_state(state))
+            .http2(platform::Http2Settings::default())
+            .openapi(api_doc(config.max_limit)),
+    )
 }
 
 /// The document as served: `limit`'s range is the configured PROVIDER_MAX_LIMIT.

@@ -1,12 +1,6 @@
-use log_provider::{service, Config, DEFAULT_ADDR};
-use platform::{config, telemetry, Shutdown};
+//! `log-provider`: see the crate documentation and README.md.
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let config: Config = config::parse_checked_or_exit();
-    telemetry::init(config.server.log_format);
-    // Before binding, so a signal that arrives once the address is logged is never missed.
-    let shutdown = Shutdown::on_signals();
-    let running = service(config).bind(DEFAULT_ADDR).await?;
-    running.serve(shutdown).await
+async fn main() -> std::process::ExitCode {
+    platform::run(log_provider::DEFAULT_ADDR, log_provider::service).await
 }

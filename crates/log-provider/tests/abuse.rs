@@ -27,9 +27,10 @@ async fn start_with_max_connections(max_connections: u32) -> (SocketAddr, Shutdo
     config.server.max_header_bytes = MAX_HEADER_BYTES;
     config.server.max_body_bytes = MAX_BODY_BYTES;
     config.server.header_read_timeout = HEADER_READ_TIMEOUT;
-    let (addr, _task) = platform::server::spawn(service(config), shutdown.clone())
-        .await
-        .expect("binds");
+    let (addr, _task) =
+        test_support::spawn(service(config).await.expect("valid"), shutdown.clone())
+            .await
+            .expect("binds");
     (addr, shutdown)
 }
 

@@ -95,7 +95,8 @@ async fn start_provider() -> (std::net::SocketAddr, Shutdown) {
     let shutdown = Shutdown::new();
     let mut config = Config::local(SecretString::from(KEY.to_string()));
     config.max_limit = MAX_LIMIT;
-    let (addr, _) = platform::server::spawn(service(config), shutdown.clone())
+    let service = service(config).await.expect("valid");
+    let (addr, _) = test_support::spawn(service, shutdown.clone())
         .await
         .unwrap();
     (addr, shutdown)

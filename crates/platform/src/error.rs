@@ -113,3 +113,33 @@ pub fn from_status(status: StatusCode, detail: Option<String>) -> ApiError {
     };
     ApiError::new(status, code, message)
 }
+
+/// Turns an error response that is not JSON yet (axum's extractor rejections, its 405 default)
+/// into the `{"error", "code"}` shape, keeping its status and other headers, so clients see one
+/// error format. Anything else passes untouched.
+pub(crate) async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let detail = axum::body::to_bytes(body, 4096)
+        .await
+        .ok()
+        .and_then(|b| String::from_utf8(b.to_vec()).ok());
+    let mut converted = from_status(status, detail).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            converted.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    converted
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}

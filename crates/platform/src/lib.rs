@@ -1,24 +1,54 @@
 //! What every abn-stack service shares.
 //!
-//! A service is a library that builds an axum [`Router`](axum::Router) of its own routes and hands
-//! it to [`server::Service`], which adds the common endpoints (`/healthz`, `/readyz`, `/metrics`,
-//! `/version`, `/openapi.json`), the request limits and metrics, binds `LISTEN_ADDR` and serves
-//! until [`shutdown::Shutdown`] says stop. Tests, the all-in-one runner and the binaries all start
-//! services through this same path.
+//! A service is a library whose `service(config)` describes its routes to a [`Service`]; the
+//! binary's `main` is [`run`]. [`Service::into_router`] adds the common endpoints (`/healthz`,
+//! `/readyz`, `/metrics`, `/version`, `/openapi.json`) and puts every route in the request
+//! pipeline (limits, timeouts, JSON errors, metrics); [`Service::bind`] binds `LISTEN_ADDR` and
+//! [`RunningService::serve`] serves until [`Shutdown`] says stop. Tests, the all-in-one runner
+//! and the binaries all start services through this same path.
+//!
+//! | file | its one job |
+//! | --- | --- |
+//! | `service.rs` | the service description and builder, the router |
+//! | `pipeline.rs` | the tower layer every request goes through |
+//! | `request_context.rs` | per-request state of the pipeline |
+//! | `route_metrics.rs`, `metrics.rs`, `latency_histogram.rs` | HTTP metrics resolved per route; the registry; a lock-free histogram |
+//! | `error.rs` | the JSON error shape, and turning other errors into it |
+//! | `common_endpoints.rs`, `openapi.rs` | the common endpoints and their OpenAPI description |
+//! | `serve.rs`, `connection.rs`, `http2.rs`, `acceptor.rs`, `first_bytes.rs` | accept loop and drain; one connection; HTTP/2 settings and idle timeout; the acceptor hook; the protocol-detection deadline |
+//! | `run.rs` | a service binary's `main` |
+//! | `query.rs` | the `limit` and `since` query parameters every service parses the same way |
+//! | `service_info.rs`, `readiness.rs`, `shutdown.rs`, `config.rs`, `telemetry.rs`, `http_client.rs` | what is running; `/readyz` state; signals; configuration; logs; the outgoing HTTP client |
 
+pub mod acceptor;
+mod common_endpoints;
 pub mod config;
+mod connection;
 pub mod error;
 mod first_bytes;
+pub mod http2;
 pub mod http_client;
+mod latency_histogram;
 pub mod metrics;
 pub mod openapi;
+mod pipeline;
 pub mod query;
 pub mod readiness;
-pub mod server;
+mod request_context;
+mod route_metrics;
+mod run;
+mod serve;
+mod service;
+pub mod service_info;
 pub mod shutdown;
 pub mod telemetry;
 
+pub use acceptor::Acceptor;
 pub use error::ApiError;
+pub use http2::Http2Settings;
 pub use readiness::Readiness;
-pub use server::{RunningService, Service, ServiceInfo};
+pub use run::run;
+pub use serve::RunningService;
+pub use service::Service;
+pub use service_info::{ServiceInfo, VersionInfo};
 pub use shutdown::Shutdown;

@@ -1,26 +1,17 @@
-//! Prometheus metrics: a registry per service, HTTP request metrics labelled by route template,
-//! method and status, and a build-info gauge. Services register their own metrics at start.
+//! Prometheus metrics: a registry per service, the HTTP request metrics labelled by route
+//! template, method and status, and a build-info gauge. Services register their own metrics at
+//! start.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Metric, Registry};
 
-use crate::server::ServiceInfo;
-
-/// Latency buckets in seconds, from sub-millisecond handlers to slow upstream calls.
-pub const LATENCY_BUCKETS: [f64; 16] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-    60.0,
-];
+pub use crate::latency_histogram::{LatencyHistogram, LATENCY_BUCKETS};
+use crate::service_info::ServiceInfo;
 
 /// A service's metric registry. Cheap to clone; register before serving.
 #[derive(Clone, Default)]
@@ -65,21 +56,20 @@ struct BuildLabels {
     revision: String,
 }
 
-/// Request count, latency and in-flight gauge, shared by the middleware.
+/// Request count, latency and in-flight gauge of one service. The request pipeline reaches the
+/// labelled children through [`crate::route_metrics::RouteMetrics`], resolved once per route.
 #[derive(Clone)]
 pub struct HttpMetrics {
-    requests: Family<HttpLabels, Counter>,
-    duration: Family<HttpLabels, Histogram>,
-    in_flight: Gauge,
+    pub(crate) requests: Family<HttpLabels, Counter>,
+    pub(crate) duration: Family<HttpLabels, LatencyHistogram>,
+    pub(crate) in_flight: Gauge,
 }
 
 impl HttpMetrics {
     /// Creates and registers the HTTP and build-info metrics.
     pub fn register(registry: &MetricsRegistry, info: &ServiceInfo) -> Self {
         let requests = Family::<HttpLabels, Counter>::default();
-        let duration = Family::<HttpLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(LATENCY_BUCKETS.iter().copied())
-        });
+        let duration = Family::<HttpLabels, LatencyHistogram>::default();
         let in_flight = Gauge::default();
         registry.register(
             "http_requests",
@@ -110,46 +100,5 @@ impl HttpMetrics {
             duration,
             in_flight,
         }
-    }
-}
-
-/// Middleware: counts and times every request under its route template (never the raw path, so
-/// label cardinality stays bounded).
-pub async fn track(State(metrics): State<HttpMetrics>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let method = request.method().as_str().to_string();
-    let started = Instant::now();
-    let _in_flight = InFlightGuard::enter(&metrics.in_flight);
-    let response = next.run(request).await;
-    let labels = HttpLabels {
-        route,
-        method,
-        status: response.status().as_u16(),
-    };
-    metrics.requests.get_or_create(&labels).inc();
-    metrics
-        .duration
-        .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
-    response
-}
-
-/// Decrements the in-flight gauge even when the client goes away and the future is dropped.
-struct InFlightGuard(Gauge);
-
-impl InFlightGuard {
-    fn enter(gauge: &Gauge) -> Self {
-        gauge.inc();
-        Self(gauge.clone())
-    }
-}
-
-impl Drop for InFlightGuard {
-    fn drop(&mut self) {
-        self.0.dec();
     }
 }

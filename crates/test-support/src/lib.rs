@@ -1,5 +1,6 @@
 //! Test helpers shared by the crates' integration tests (a dev-dependency only).
 //!
+//! - [`spawn`]: a service served in-process on `127.0.0.1:0`.
 //! - [`ServiceProcess`]: a service binary started as a child on `127.0.0.1:0` with JSON logs,
 //!   its bound address read from its "listening" log line, its output kept for assertions, and
 //!   signals to stop or kill it.
@@ -175,6 +176,19 @@ pub async fn wait_for_in_flight(client: &reqwest::Client, base: &str, at_least: 
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Serves `service` in the background on `127.0.0.1:0` (whatever its `LISTEN_ADDR`); returns
+/// its address and the task that resolves when it has stopped.
+pub async fn spawn(
+    service: platform::Service,
+    shutdown: platform::Shutdown,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let running = service
+        .bind_to(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await?;
+    let addr = running.local_addr();
+    Ok((addr, tokio::spawn(running.serve(shutdown))))
 }
 
 /// GET `url` and decode its JSON body, failing the test on any error.

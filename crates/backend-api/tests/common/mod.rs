@@ -38,8 +38,8 @@ pub fn config(provider: Option<String>, key: Option<&str>) -> Config {
 
 pub async fn start_backend(config: Config) -> Backend {
     let shutdown = Shutdown::new();
-    let service = backend_api::service(config).expect("valid config");
-    let (addr, _task) = platform::server::spawn(service, shutdown.clone())
+    let service = backend_api::service(config).await.expect("valid config");
+    let (addr, _task) = test_support::spawn(service, shutdown.clone())
         .await
         .unwrap();
     Backend {
@@ -53,9 +53,12 @@ pub async fn start_provider(key: &str, first_byte_delay: Duration) -> (String, S
     let shutdown = Shutdown::new();
     let mut config = log_provider::Config::local(SecretString::from(key.to_string()));
     config.first_byte_delay = first_byte_delay;
-    let (addr, _task) = platform::server::spawn(log_provider::service(config), shutdown.clone())
-        .await
-        .unwrap();
+    let (addr, _task) = test_support::spawn(
+        log_provider::service(config).await.expect("valid config"),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
     (format!("http://{addr}/v1/logs"), shutdown)
 }
 

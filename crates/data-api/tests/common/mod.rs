@@ -37,7 +37,7 @@ impl TestServer {
             }
         };
         let shutdown = Shutdown::new();
-        let (addr, handle) = platform::server::spawn(service, shutdown.clone())
+        let (addr, handle) = test_support::spawn(service, shutdown.clone())
             .await
             .expect("binds");
         Self {

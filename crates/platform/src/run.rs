@@ -1,0 +1,41 @@
+//! The whole `main` of a service binary, the same for every service.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use crate::config::{self, ConfigError, ServerArgs, Validate};
+use crate::service::Service;
+use crate::shutdown::Shutdown;
+use crate::telemetry;
+
+/// Parses the configuration (one line and exit 2 when invalid; with `--check-config`, validates,
+/// prints one line and exits 0 or 2 without binding anything), starts the logs, installs the
+/// signal handlers (before binding, so a signal that arrives once the address is logged is never
+/// missed), builds the service (exit 2 on a configuration error), binds `LISTEN_ADDR` or
+/// `default_addr`, and serves until a signal stops it.
+pub async fn run<C, F, Fut>(default_addr: SocketAddr, service: F) -> ExitCode
+where
+    C: Validate + AsRef<ServerArgs>,
+    F: FnOnce(C) -> Fut,
+    Fut: Future<Output = Result<Service, ConfigError>>,
+{
+    let config: C = config::parse_checked_or_exit();
+    telemetry::init(config.as_ref().log_format);
+    let shutdown = Shutdown::on_signals();
+    let service = service(config).await.unwrap_or_else(|err| err.exit());
+    let running = match service.bind(default_addr).await {
+        Ok(running) => running,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot bind the listen address");
+            return ExitCode::FAILURE;
+        }
+    };
+    match running.serve(shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}

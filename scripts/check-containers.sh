@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Container check (issue 5, DESIGN.md §5): lints the Dockerfile with checkov, builds the four images
+# Container check: lints the Dockerfile with checkov, builds the four images
 # without pulling anything, runs the compose stack under a unique project name and tests it with
 # faults (deployment/docker/tests/check_containers.py): every endpoint through the containers, a
 # SIGKILL of data-api under write load with no acknowledged record lost, the outage and recovery in

@@ -7,7 +7,7 @@ from pathlib import Path
 
 MIB = 1024  # figures are in KiB
 
-# The goals of issue 8 (the limits the summary is checked against).
+# The performance goals (the limits the summary is checked against; README's Performance table).
 GOAL_HEALTH_VS_LEGACY = 10.0
 GOAL_HEALTH_VS_HYPER = 0.85
 GOAL_API1_RPS = 1900.0  # 0.95 of 1,000 connections / 0.5 s
@@ -353,7 +353,7 @@ def markdown(raw, summary, goals, ratios) -> str:
         lines.append("")
     lines += ["## Commands", "", "Everything above came from one command:", "", f"    {raw['command']}", "",
               "which runs `cargo build --release -p backend-api -p data-api -p health-check -p log-provider -p hello-hyper`, "
-              "starts each server on 127.0.0.1 (legacy: `../shared/baseline/run.sh APP PORT 4`), and runs, per round:", ""]
+              "starts each server on 127.0.0.1 (legacy: `bench/legacy/run.sh APP PORT 4`), and runs, per round:", ""]
     seen = set()
     for key in ("health", "api1", "data"):
         for group in sc.get(key, {}).values():

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The side-by-side benchmark: the Rust services against the legacy gunicorn apps of
-# ../shared/baseline, on loopback, same wrk load in alternating rounds.
+# bench/legacy, on loopback, same wrk load in alternating rounds.
 #
 #   bench/run.sh            full run (about 10 minutes): results in bench/results/
 #   bench/run.sh --quick    one short round per scenario (about 2 minutes), to check the tooling:
@@ -9,7 +9,7 @@
 #                                       download healthcheck
 #
 # Environment: OUT (results folder), VENV (legacy venv, default build/baseline-venv),
-# BASELINE_DIR (default ../shared/baseline), BENCH_PORT_BASE (default 5700; ports BASE..BASE+61),
+# BASELINE_DIR (default bench/legacy), BENCH_PORT_BASE (default 5700; ports BASE..BASE+61),
 # BENCH_SKIP_BUILD=1 (use target/release as it is).
 # Needs cargo, python3 (3.11), curl, and wrk (installed with apt-get when missing).
 set -euo pipefail
@@ -49,7 +49,7 @@ for b in backend-api data-api health-check log-provider hello-hyper; do cp -f "t
 export BENCH_TARGET_DIR="$BIN"
 
 export VENV="${VENV:-$REPO/build/baseline-venv}"
-BASELINE_DIR="${BASELINE_DIR:-$REPO/../shared/baseline}"
+BASELINE_DIR="${BASELINE_DIR:-$REPO/bench/legacy}"
 export BASELINE_DIR
 INSTALL_ONLY=1 "$BASELINE_DIR/run.sh"          # the legacy venv (gunicorn, Flask), pinned there
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Ansible deployment check (issue 7, DESIGN.md §5/§6), offline, no cluster:
+# Ansible deployment check, offline, no cluster:
 #   1. ansible-playbook --syntax-check for every environment,
 #   2. ansible-lint --offline --profile production (0 violations),
 #   3. pytest deployment/ansible/tests: the playbook's render-only path (--tags render, which runs

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Helm chart check (issue 6, DESIGN.md §5/§6), offline, no cluster, no helm binary:
+# Helm chart check, offline, no cluster, no helm binary:
 #   1. helm dependency build of the umbrella (file:// subcharts, from the committed Chart.lock),
 #   2. render the umbrella for default, dev and prod values (helm-python-sdk = Helm's Go SDK)
 #      into build/charts/rendered/<env>.yaml,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Container check: lints the Dockerfile with checkov, builds the four images without pulling
 # anything (scripts/build-images.sh, tagged with the crate version and shared with the deploy
-# rehearsal; an unchanged tree rebuilds nothing), runs the compose stack under a unique project name and tests it with
+# rehearsal; an unchanged tree rebuilds nothing), runs the compose stack under a unique project
+# name and tests it with
 # faults (deployment/docker/tests/check_containers.py): every endpoint through the containers, a
 # SIGKILL of data-api under write load with no acknowledged record lost, the outage and recovery in
 # the health-check history on its volume, and SIGTERM ending every container cleanly.

@@ -10,17 +10,16 @@
 #   scripts/check-security.sh schemathesis    one or more steps by name (see STEPS below)
 #
 # Settings (environment):
-#   ADVISORY_DB        RustSec advisory database snapshot (../shared/advisory-db)
+#   ADVISORY_DB        a local snapshot of the RustSec advisory database (unset: fetched)
 #   SECURITY_PROFILE   debug (default) or release: which build of the binaries the live steps run
 #   CRASH_ROUNDS       SIGKILL rounds of the data-api crash loop (20)
 #   CRASH_PROFILE      release (default) or debug: the data-api build the crash loop kills
 #   IDLE_CONNECTIONS   idle connections held against a live service (10000)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 
 STEPS=(advisories abuse properties schemathesis secrets crash-loop idle-connections)
-ADVISORY_DB=${ADVISORY_DB:-$ROOT/../shared/advisory-db}
 SECURITY_PROFILE=${SECURITY_PROFILE:-debug}
 CRASH_ROUNDS=${CRASH_ROUNDS:-20}
 CRASH_PROFILE=${CRASH_PROFILE:-release}
@@ -56,8 +55,8 @@ free_port() {
 
 # wait_ready URL: polls until the URL answers 200 (bounded: 30 s).
 wait_ready() {
-    local url=$1 i
-    for i in $(seq 1 150); do
+    local url=$1
+    for _ in $(seq 1 150); do
         if python3 - "$url" <<'EOF' 2>/dev/null; then return 0; fi
 import sys, urllib.request
 urllib.request.urlopen(sys.argv[1], timeout=2)
@@ -102,35 +101,58 @@ ensure_cargo_tool() {
 
 # ---------------------------------------------------------------- steps
 
+# The RustSec advisory database: with ADVISORY_DB=<folder> a local snapshot (offline machines);
+# without it, cargo-deny's normal fetch of the URL in deny.toml. cargo-deny fetches it first
+# (into $WORK, through its documented db-urls/db-path settings); cargo audit then reads the
+# same copy, so both judge one database and neither fetches again.
 step_advisories() {
     ensure_cargo_tool cargo-audit || return 1
     ensure_cargo_tool cargo-deny || return 1
-    [ -d "$ADVISORY_DB/crates" ] || { echo "no advisory database at $ADVISORY_DB" >&2; return 1; }
+
+    local dbs=$WORK/advisory-dbs config=$WORK/deny.toml source
+    sed "s|^db-path = .*|db-path = \"$dbs\"|" deny.toml >"$config"
+    if [ -n "${ADVISORY_DB:-}" ]; then
+        [ -d "$ADVISORY_DB/crates" ] || {
+            echo "ADVISORY_DB=$ADVISORY_DB is not a RustSec advisory database (no crates/ folder)" >&2
+            return 1
+        }
+        # db-urls takes git URLs: the snapshot (a plain folder) becomes a one-commit repository
+        # on the branch cargo-deny clones (main).
+        local repo=$WORK/advisory-db-snapshot
+        cp -r "$ADVISORY_DB" "$repo" && chmod -R u+w "$repo" && rm -rf "$repo/.git"
+        git -C "$repo" init --quiet --initial-branch=main \
+            && git -C "$repo" add -A \
+            && git -C "$repo" -c user.name=check -c user.email=check@localhost \
+                commit --quiet -m "snapshot of $ADVISORY_DB" || return 1
+        # cargo-deny wants a domain in the URL (it names the clone after it); git ignores the
+        # host of a file:// URL.
+        sed -i "s|^db-urls = .*|db-urls = [\"file://snapshot.invalid$repo\"]|" "$config"
+        source="the snapshot ADVISORY_DB=$ADVISORY_DB"
+    else
+        source=$(sed -n 's/^db-urls = \["\(.*\)"\]$/\1/p' deny.toml)
+    fi
+    echo "== fetching the advisory database from $source"
+    if ! timeout 300 cargo deny --config "$config" fetch db >"$WORK/advisory-fetch.log" 2>&1; then
+        echo "advisories: cannot fetch the RustSec advisory database from $source; without network access set ADVISORY_DB=<folder> to a local copy of it" >&2
+        return 1
+    fi
+    # cargo-deny names the clone after the URL; it is the one folder under db-path with crates/.
+    local db
+    db=$(find "$dbs" -mindepth 2 -maxdepth 2 -name crates -type d -printf '%h\n' | head -1)
+    [ -n "$db" ] || { echo "cargo deny fetch db left no database under $dbs" >&2; return 1; }
 
     # The advisories accepted (each with its reason) are listed once, in deny.toml.
     local ignores=() id
-    for id in $(sed -n '/^\[advisories\]/,/^\[/p' deny.toml | grep -o 'id = "RUSTSEC-[0-9-]*"' | grep -o 'RUSTSEC-[0-9-]*'); do
+    while read -r id; do
         ignores+=(--ignore "$id")
-    done
-    echo "== cargo audit (advisory DB: a copy of $ADVISORY_DB, no fetch; accepted in deny.toml: ${ignores[*]:-none})"
-    local db=$WORK/audit-db
-    cp -r "$ADVISORY_DB" "$db" && chmod -R u+w "$db"
+    done < <(sed -n '/^\[advisories\]/,/^\[/p' deny.toml | grep -o 'id = "RUSTSEC-[0-9-]*"' | grep -o 'RUSTSEC-[0-9-]*')
+    echo "== cargo audit (the database just fetched, no fetch; accepted in deny.toml: ${ignores[*]:-none})"
     cargo audit --db "$db" --no-fetch "${ignores[@]}" || return 1
 
-    # cargo-deny opens the database as a git repository in <db-path>/advisory-db-<hash of the
-    # URL>; the snapshot is a plain folder, so it becomes a one-commit repository there.
-    echo "== cargo deny (advisories from the same snapshot, licences, bans, duplicate versions, sources)"
-    local dbs=$WORK/deny-dbs repo
-    repo=$dbs/advisory-db-3157b0e258782691
-    mkdir -p "$dbs" && cp -r "$ADVISORY_DB" "$repo" && chmod -R u+w "$repo"
-    git -C "$repo" init --quiet \
-        && git -C "$repo" add -A \
-        && git -C "$repo" -c user.name=check -c user.email=check@localhost \
-            commit --quiet -m "snapshot of $ADVISORY_DB" || return 1
-    sed "s|^db-path = .*|db-path = \"$dbs\"|" deny.toml >"$WORK/deny.toml"
-    # --offline: no fetch of the database (the snapshot is the database) nor of the index.
-    cargo deny --locked --offline --config "$WORK/deny.toml" check \
-        advisories licenses bans sources
+    echo "== cargo deny (advisories from the same database, licences, bans, duplicate versions, sources)"
+    # --offline: the database is the copy just fetched; yanked versions are looked up in the
+    # local crates.io index cache the build used.
+    cargo deny --locked --offline --config "$config" check advisories licenses bans sources
 }
 
 step_abuse() {

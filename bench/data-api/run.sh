@@ -14,7 +14,7 @@
 #
 # Environment: DURATION (wrk seconds, default 10), REPEAT (3), CONNECTIONS (64), THREADS (2),
 # PORT (5301),
-# BASELINE (../shared/baseline next to the repo, or /work/shared/baseline), VENV (baseline venv,
+# BASELINE (the legacy apps, default bench/legacy), VENV (baseline venv,
 # default build/baseline-venv), CARGO_TARGET_DIR (default target/bench, so the shared dev target
 # is not locked for the release build).
 set -euo pipefail
@@ -27,12 +27,8 @@ CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
 PORT="${PORT:-5301}"
 URL="http://127.0.0.1:$PORT"
-if [ -z "${BASELINE:-}" ]; then
-  for candidate in "$REPO/../shared/baseline" /work/shared/baseline; do
-    [ -x "$candidate/run.sh" ] && BASELINE="$(cd "$candidate" && pwd)" && break
-  done
-fi
-[ -n "${BASELINE:-}" ] && [ -x "$BASELINE/run.sh" ] || { echo "baseline not found; set BASELINE" >&2; exit 2; }
+BASELINE="${BASELINE:-$REPO/bench/legacy}"
+if [ ! -x "$BASELINE/run.sh" ]; then echo "no legacy apps at $BASELINE (set BASELINE)" >&2; exit 2; fi
 export VENV="${VENV:-$REPO/build/baseline-venv}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target/bench}"
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1   # as the baseline's own figures
@@ -63,8 +59,7 @@ stop_server() {
 trap stop_server EXIT
 
 wait_up() {  # until anything answers on PORT (bounded: 15 s)
-  local i
-  for i in $(seq 1 300); do
+  for _ in $(seq 1 300); do
     curl -s -o /dev/null -m 1 "$URL/readyz" && return 0
     kill -0 "$SERVER_PID" 2>/dev/null || { echo "server died" >&2; exit 1; }
     sleep 0.05
@@ -101,7 +96,8 @@ load() {
   rss=$(peak_rss_mib "$SERVER_PID")
   local result
   result=$(grep '^RESULT' "$RAW/$name.wrk" | cut -d' ' -f2-)
-  RPS[$name]=$(echo "$result" | sed 's/.*rps=\([0-9.]*\).*/\1/')
+  local rps=${result#*rps=}
+  RPS[$name]=${rps%% *}
   printf '| %s | %s | %s | %s |\n' "$name" "$result" "$(echo "$c1 - $c0" | bc)" "$rss" >>"$RAW/table.md"
   echo "$name: $result server_cpu_s=$(echo "$c1 - $c0" | bc) peak_rss_MiB=$rss"
 }
@@ -114,8 +110,8 @@ run_baseline() {  # NAME: gunicorn, 4 sync workers, no simulated delay, no fsync
   mkdir -p "$logs"
   SIMULATED_DELAY_SCALE=0 LOG_DIR="$logs" "$BASELINE/run.sh" data_api "$PORT" 4 >"$WORK/$name.log" 2>&1 &
   SERVER_PID=$!
-  for i in $(seq 1 300); do curl -s -o /dev/null -m 1 "$URL/health_check" && break; sleep 0.05; done
-  sleep 1.5   # let all four workers finish booting (/health_check is a 404 here: no file written)
+  wait_up
+  sleep 1.5   # let all four workers finish booting (/readyz is a 404 here: no file written)
   load "$name" "${WRK_ARGS[@]}" -s "$REPORT_LUA" "$URL/"
   stop_server
   echo "$name wrote $(find "$logs" -type f -exec cat {} + | wc -l) lines in $(find "$logs" -type f | wc -l) files (no fsync)" | tee -a "$RAW/durability.txt"
@@ -162,7 +158,7 @@ echo "ratio GET / vs baseline: ${GET_RATIO}x; POST /logs vs baseline GET /: ${PO
 {
   echo "# data-api vs legacy baseline, $STAMP"
   echo
-  echo "Machine: $(nproc) vCPU ($(lscpu | awk -F: '/Model name/{gsub(/^ +/,"",$2); print $2}')), $(free -g | awk '/Mem:/{print $2}') GiB RAM, kernel $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME"); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2); $(rustc --version)."
+  echo "Machine: $(nproc) vCPU ($(lscpu | awk -F: '/Model name/{gsub(/^ +/,"",$2); print $2}')), $(free -g | awk '/Mem:/{print $2}') GiB RAM, kernel $(uname -r), $(sed -n 's/^PRETTY_NAME="\(.*\)"$/\1/p' /etc/os-release); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2); $(rustc --version)."
   echo "Records on $(df --output=source,fstype "$WORK" | tail -1 | tr -s ' ') (the VM's disk, not tmpfs). wrk and the server share the two cores, over 127.0.0.1."
   echo "Load while measuring (other engineers' builds share the VM): $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-min load average at the end)."
   echo "Command: \`bench/data-api/run.sh\` with DURATION=$DURATION REPEAT=$REPEAT CONNECTIONS=$CONNECTIONS THREADS=$THREADS: wrk ${WRK_ARGS[*]}; the three tests in turn, each on a freshly started server."

@@ -1,5 +1,5 @@
--- wrk done() hook: one machine-readable RESULT line per run (same fields as the baseline's
--- ../shared/baseline/bench/report.lua). Latencies in ms. wrk drops responses slower than
+-- wrk done() hook: one machine-readable RESULT line per run, read by bench.py and
+-- bench/data-api/run.sh. Latencies in ms. wrk drops responses slower than
 -- --timeout from the latency histogram and counts them as "timeout" instead.
 done = function(summary, latency, requests)
   local e = summary.errors

@@ -14,7 +14,7 @@ use utoipa::OpenApi;
 
 pub use config::{Config, DEFAULT_EXTERNAL_LOGS_MAX_LIMIT};
 
-/// Local default address (DESIGN.md §2).
+/// Local default address (127.0.0.1:5000, the legacy service's port); containers set LISTEN_ADDR.
 pub const DEFAULT_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 5000);
 

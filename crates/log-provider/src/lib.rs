@@ -19,7 +19,7 @@ pub use config::{Config, DEFAULT_MAX_LIMIT};
 /// The query parser, public for property tests of outside input.
 pub use logs::LogsRequest;
 
-/// Local default address (DESIGN.md §2).
+/// Local default address (127.0.0.1:5002, next to backend-api and data-api); containers set LISTEN_ADDR.
 pub const DEFAULT_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 5002);
 

@@ -5,7 +5,7 @@ logic (chart path, values files, release, namespace, release values) through
 kubernetes.core.helm_template and tools/helm-sdk. The expected side is
 deployment/helm/tests/render.py (what scripts/check-charts.sh renders), given the same chart
 and values file plus the overrides this deployment promises: the release uses the Secret the
-playbook creates (notes/interfaces.md names) and the chart creates none.
+playbook creates (the names in docs/contract.md) and the chart creates none.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ def histogram(name: str) -> set[str]:
     return {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
 
 
-# The services' /metrics, as agreed in the team's interface notes.
+# The services' /metrics, as docs/contract.md lists them (a new metric is added there and here).
 SERVICE_METRICS = {
     "http_requests_total", "http_requests_in_flight", "build_info",
     "backend_upstream_requests_total", "backend_upstream_bytes_total",

@@ -4,7 +4,6 @@ prod (build/ansible-render/<env>.yaml, written by `ansible-playbook ... --tags r
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 

@@ -8,14 +8,15 @@ Kubernetes behaviour reproduced here, where it matters for these charts:
   wins; `value`, `configMapKeyRef`, `secretKeyRef`, `fieldRef` (metadata.name, metadata.namespace,
   and a few status fields); `$(VAR)` in env values, `command` and `args` expands to a variable
   defined earlier, `$$` is a literal `$`, an unknown `$(VAR)` stays as written.
-- Secret and ConfigMap volumes: files under `..data` -> `..<timestamp>` with one symlink per key,
-  mode `defaultMode` (0644) or the item's `mode`, group `fsGroup` when the pod sets one.
+- The Secrets and ConfigMaps a pod's env and volumes read (`Cluster`); the volumes' files
+  themselves are written by the rehearsal's kubelet (deployment/rehearsal/kubelet.py).
 - A pod-spec field this module (or the rehearsal) does not implement raises Unsupported naming the
   field, so the charts cannot grow past what is checked without anyone noticing.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import re
 import secrets
@@ -123,8 +124,6 @@ class Cluster:
     (`existing_secrets`: {name: {key: value}}), as a kubelet would look them up."""
 
     def __init__(self, objects: Iterable[dict[str, Any]], existing_secrets: dict[str, dict[str, str]] | None = None):
-        import base64
-
         self.config_maps: dict[str, dict[str, str]] = {}
         self.secrets: dict[str, dict[str, str]] = dict(existing_secrets or {})
         for obj in objects:

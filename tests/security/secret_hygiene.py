@@ -149,12 +149,14 @@ def drive(stack, bin_dir):
     down = stack.start("backend-api", "backend-api-provider-down", SIMULATED_LATENCY_MS="0",
                        EXTERNAL_LOGS_URL=f"http://127.0.0.1:{free_port()}/v1/logs",
                        EXTERNAL_INTEGRATION_KEY=KEY, EXTERNAL_LOGS_TIMEOUT="2s",
+                       EXTERNAL_LOGS_CONNECT_TIMEOUT="500ms",
                        EXTERNAL_LOGS_RETRIES="2")
     slow_provider = stack.start("log-provider", "log-provider-slow", PROVIDER_KEY=KEY,
                                 PROVIDER_FIRST_BYTE_DELAY="3s")
     slow = stack.start("backend-api", "backend-api-provider-slow", SIMULATED_LATENCY_MS="0",
                        EXTERNAL_LOGS_URL=f"http://127.0.0.1:{slow_provider}/v1/logs",
-                       EXTERNAL_INTEGRATION_KEY=KEY, EXTERNAL_LOGS_TIMEOUT="1s")
+                       EXTERNAL_INTEGRATION_KEY=KEY, EXTERNAL_LOGS_TIMEOUT="1s",
+                       EXTERNAL_LOGS_CONNECT_TIMEOUT="500ms")
 
     expectations = []
 

@@ -64,7 +64,9 @@ class Stack:
     def write_override(self, slow):
         # Debug logs everywhere: the key must stay out of those too.
         provider = {"PROVIDER_FIRST_BYTE_DELAY": "6s" if slow else "0s", "RUST_LOG": "debug"}
-        backend = {"EXTERNAL_LOGS_TIMEOUT": "2s", "RUST_LOG": "debug"}
+        # A connection to a stopped provider must fail (502) before the 2 s budget ends (504).
+        backend = {"EXTERNAL_LOGS_TIMEOUT": "2s", "EXTERNAL_LOGS_CONNECT_TIMEOUT": "500ms",
+                   "RUST_LOG": "debug"}
         others = {"RUST_LOG": "debug"}
         # JSON is YAML.
         self.override.write_text(json.dumps({"services": {

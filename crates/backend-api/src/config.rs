@@ -99,6 +99,17 @@ impl Config {
                 ),
             ));
         }
+        // A connection that cannot open must fail, and count as the provider being down (502),
+        // before the budget runs out and reads as the provider being slow (504).
+        if self.connect_timeout >= self.first_byte_budget {
+            return Err(ConfigError::new(
+                "EXTERNAL_LOGS_CONNECT_TIMEOUT",
+                format!(
+                    "must be shorter than EXTERNAL_LOGS_TIMEOUT ({})",
+                    humantime_secs(self.first_byte_budget)
+                ),
+            ));
+        }
         let current = non_empty(&self.external_integration_key);
         let legacy = non_empty(&self.legacy_integration_key);
         let key = match (current, legacy) {
@@ -192,6 +203,17 @@ mod tests {
             .integration()
             .unwrap_err();
         assert_eq!(err.variable, "EXTERNAL_INTEGRATION_KEY");
+    }
+
+    #[test]
+    fn connect_timeout_must_fit_in_the_budget() {
+        let mut c = with(Some("http://p/v1/logs"), Some("k"), None);
+        c.first_byte_budget = Duration::from_secs(2);
+        c.connect_timeout = Duration::from_secs(2);
+        let err = c.integration().unwrap_err();
+        assert_eq!(err.variable, "EXTERNAL_LOGS_CONNECT_TIMEOUT");
+        c.connect_timeout = Duration::from_millis(500);
+        assert!(c.integration().is_ok());
     }
 
     #[test]

@@ -107,6 +107,7 @@ async fn failing_provider_is_retried_then_a_502() {
 async fn hung_provider_is_a_504_within_one_budget() {
     let mut config = config(Some(hung_provider().await), Some(KEY));
     config.first_byte_budget = Duration::from_millis(300);
+    config.connect_timeout = Duration::from_millis(100);
     config.retries = 5;
     let backend = start_backend(config).await;
     let response = reqwest::get(format!("{}/download_external_logs", backend.base))
@@ -121,6 +122,7 @@ async fn slow_provider_is_a_504() {
     let (provider, _p) = start_provider(KEY, Duration::from_secs(20)).await;
     let mut config = config(Some(provider), Some(KEY));
     config.first_byte_budget = Duration::from_millis(300);
+    config.connect_timeout = Duration::from_millis(100);
     let backend = start_backend(config).await;
     let response = reqwest::get(format!("{}/download_external_logs", backend.base))
         .await

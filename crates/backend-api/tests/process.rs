@@ -85,6 +85,7 @@ async fn the_key_never_appears_in_logs_responses_or_metrics() {
             ("EXTERNAL_LOGS_URL", provider.as_str()),
             ("EXTERNAL_INTEGRATION_KEY", KEY),
             ("EXTERNAL_LOGS_TIMEOUT", "300ms"),
+            ("EXTERNAL_LOGS_CONNECT_TIMEOUT", "100ms"),
             ("SIMULATED_LATENCY_MS", "0"),
         ]);
         for path in [

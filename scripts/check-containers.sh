@@ -87,6 +87,27 @@ IMAGE_CONTEXT_DIR="$work_dir/context" scripts/build-images.sh | tee "$work_dir/s
 # image should be seen, not block everyone's CI.
 awk '$2 > 15 {print "check-containers: WARNING: " $1 " is " $2 " MB, over the 15 MB goal"}' "$work_dir/sizes.txt" >&2
 
+# What a scanner sees in the images: syft's crates against cargo tree, cargo audit bin against the
+# advisory database (ADVISORY_DB, a local snapshot; unset: cargo audit fetches it), the SBOMs and
+# their labels, and a binary without the auditable data caught.
+# shellcheck source=scripts/lib/cargo-tool.sh
+source scripts/lib/cargo-tool.sh
+cargo_tool cargo-audit "$cargo_audit_version"
+python3 deployment/docker/tests/check_image_contents.py \
+    --images log-provider backend-api data-api health-check --tag "$tag" \
+    --bin-dir target/static/x86_64-unknown-linux-gnu/release --sbom-dir build/sbom \
+    --syft build/venv-syft/bin/syft --epoch "$(git log -1 --format=%ct)" --work "$work_dir"
+
+# Reproducible images, on the smallest one (its binary rebuilt in a second checkout folder); all
+# four: scripts/reproduce-images.sh. Uncommitted changes leave nothing to reproduce (exit 77).
+repro_rc=0
+IMAGES=health-check scripts/reproduce-images.sh || repro_rc=$?
+if (( repro_rc == 77 )); then
+    log "reproducibility: NOT CHECKED (uncommitted changes); CI checks it on the commit"
+elif (( repro_rc != 0 )); then
+    exit "$repro_rc"
+fi
+
 # Configuration of the stack under test: its own project and image tag, ephemeral 127.0.0.1 ports,
 # a fresh random key, short simulated latencies, a fast health-check loop and no automatic restart
 # (the test decides when data-api comes back, so the outage is long enough to be recorded).

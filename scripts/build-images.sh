@@ -66,21 +66,24 @@ if [[ "${SKIP_CARGO:-0}" != 1 ]]; then
     # cargo-auditable embeds the dependency list (section .dep-v0) that cargo audit bin, syft,
     # trivy and grype read; without it a scanner sees no packages in a static Rust binary.
     cargo_tool cargo-auditable "$cargo_auditable_version"
-    packages=()
-    for b in "${binaries[@]}"; do packages+=(-p "$b"); done
-    echo "build-images: cargo auditable build --release (static, $target) -> $static_dir" >&2
-    # --target keeps RUSTFLAGS away from build scripts and proc macros, which must stay dynamic.
-    # Size over the last percent of CPU for these I/O-bound services: opt-level "s", one codegen
-    # unit and fat LTO make every binary about 30% smaller (backend-api 10.1 -> 6.6 MB), which keeps
-    # each image, service plus its health-check probe, under 15 MB. Only the image build does this;
-    # `cargo build --release` keeps the workspace profile.
-    RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$repo_root=/abn-stack --remap-path-prefix=$cargo_home=/cargo" \
-        CARGO_TARGET_DIR="$static_dir" \
-        cargo auditable build --locked --release --target "$target" \
-        --config 'profile.release.opt-level="s"' \
-        --config 'profile.release.lto="fat"' \
-        --config 'profile.release.codegen-units=1' \
-        "${packages[@]}"
+    # One cargo run a binary: built together, cargo unifies the features of their dependencies,
+    # so a binary would depend on which others were built with it (not reproducible alone, and
+    # carrying code and SBOM entries only another binary needs).
+    for b in "${binaries[@]}"; do
+        echo "build-images: cargo auditable build --release -p $b (static, $target) -> $static_dir" >&2
+        # --target keeps RUSTFLAGS away from build scripts and proc macros, which must stay dynamic.
+        # Size over the last percent of CPU for these I/O-bound services: opt-level "s", one codegen
+        # unit and fat LTO make every binary about 30% smaller (backend-api 10.1 -> 6.6 MB), which
+        # keeps each image, service plus its health-check probe, under 15 MB. Only the image build
+        # does this; `cargo build --release` keeps the workspace profile.
+        RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$repo_root=/abn-stack --remap-path-prefix=$cargo_home=/cargo" \
+            CARGO_TARGET_DIR="$static_dir" \
+            cargo auditable build --locked --release --target "$target" \
+            --config 'profile.release.opt-level="s"' \
+            --config 'profile.release.lto="fat"' \
+            --config 'profile.release.codegen-units=1' \
+            -p "$b"
+    done
 fi
 
 # The CA bundle comes from Debian's ca-certificates package (the host's generated bundle).

@@ -41,6 +41,13 @@ if [[ -n "$(git status --porcelain | head -1)" ]]; then
     exit 77
 fi
 commit=$(git rev-parse HEAD)
+for b in "${images[@]}"; do
+    built=$(docker image inspect --format '{{index .Config.Labels "org.opencontainers.image.revision"}}' "$prefix/$b:$tag" 2>/dev/null || true)
+    if [[ "$built" != "$commit" ]]; then
+        echo "reproduce-images: $prefix/$b:$tag is of ${built:-no commit}, not $commit: run scripts/build-images.sh first" >&2
+        exit 1
+    fi
+done
 
 # A clean checkout of the commit; its target directory is kept between runs (a rerun only relinks),
 # which does not weaken the comparison: the folder still differs from this one.

@@ -128,7 +128,8 @@ cargo metadata --locked --format-version 1 --filter-platform "$target" >"$contex
 
 # buildah, not the engine's legacy builder, which stamps the build time into every image config:
 # with --timestamp the config, the history and every file in the layers carry SOURCE_DATE_EPOCH,
-# so the same commit gives the same image ID. Its storage is a folder under build/.
+# so the same commit gives the same image ID (after normalize_archive.py). Its storage is a folder
+# under build/.
 command -v buildah >/dev/null || { echo "build-images: buildah is needed (apt-get install buildah)" >&2; exit 1; }
 buildah_cmd=(buildah --root "$repo_root/$buildah_dir/root" --runroot "$repo_root/$buildah_dir/run" --storage-driver vfs)
 created=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
@@ -144,7 +145,7 @@ for b in "${images[@]}"; do
     "$syft_venv/bin/syft" scan --quiet "dir:$root" -o cyclonedx-json="$context.sbom/$b.syft.json"
     sbom="$sbom_dir/$b.cdx.json"
     "$python" deployment/docker/sbom.py --syft "$context.sbom/$b.syft.json" \
-        --metadata "$context.metadata.json" --image "$prefix/$b" --version "$version" \
+        --metadata "$context.metadata.json" --image "$b" --version "$version" \
         --epoch "$SOURCE_DATE_EPOCH" --glibc-version "$glibc_version" --ca-version "$ca_version" \
         --out "$sbom"
     sbom_digest="sha256:$(sha256sum "$sbom" | cut -d' ' -f1)"
@@ -161,11 +162,16 @@ for b in "${images[@]}"; do
         --build-arg SBOM_DIGEST="$sbom_digest" \
         -t "$image" \
         "$context" 2>&1) \
-        || ! out=$("${buildah_cmd[@]}" push --quiet "$image" "docker-daemon:$image" 2>&1); then
+        || ! out=$("${buildah_cmd[@]}" push --quiet "$image" "docker-archive:$context.$b.tar:$image" 2>&1); then
         echo "$out" >&2
         exit 1
     fi
     "${buildah_cmd[@]}" rmi --force "$image" >/dev/null
+    # buildah's config still names its random build container: rewritten without it, then loaded.
+    "$python" deployment/docker/normalize_archive.py "$context.$b.tar" "$context.$b.normal.tar" \
+        --tag "$image" --epoch "$SOURCE_DATE_EPOCH" >/dev/null
+    docker load --quiet --input "$context.$b.normal.tar" >/dev/null
+    rm -f "$context.$b.tar" "$context.$b.normal.tar"
 done
 
 for b in "${images[@]}"; do

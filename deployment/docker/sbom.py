@@ -7,7 +7,8 @@ cargo-auditable embedded in each binary. This adds what syft cannot see: each cr
 libc6-dev) and the CA bundle (Debian's ca-certificates). The output is deterministic, so that the
 same commit gives the same SBOM, the same digest in the image label and the same image ID: no
 clock time (SOURCE_DATE_EPOCH), a serial number derived from the content, sorted components, and
-the scanned folder's path replaced by the image's name.
+the scanned folder's path replaced by the image's name (not its tag or prefix: a tag does not
+change what is in an image).
 """
 import argparse
 import datetime
@@ -43,7 +44,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--syft", required=True, help="syft's cyclonedx-json of the image's files")
     ap.add_argument("--metadata", required=True, help="cargo metadata --format-version 1 output")
-    ap.add_argument("--image", required=True, help="image name, e.g. abn-stack/backend-api")
+    ap.add_argument("--image", required=True, help="the image's name without registry prefix or tag (its title label), e.g. backend-api")
     ap.add_argument("--version", required=True)
     ap.add_argument("--epoch", type=int, required=True, help="SOURCE_DATE_EPOCH")
     ap.add_argument("--glibc-version", required=True, help="Debian version of libc6-dev")

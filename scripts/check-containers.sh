@@ -5,7 +5,10 @@
 # name and tests it with
 # faults (deployment/docker/tests/check_containers.py): every endpoint through the containers, a
 # SIGKILL of data-api under write load with no acknowledged record lost, the outage and recovery in
-# the health-check history on its volume, and SIGTERM ending every container cleanly.
+# the health-check history on its volume, and SIGTERM ending every container cleanly. Before the
+# stack it checks what a scanner sees in the images (deployment/docker/tests/check_image_contents.py:
+# syft, cargo audit bin, the SBOMs) and that the health-check image reproduces
+# (scripts/reproduce-images.sh).
 #
 # Usage, from anywhere in the repository:  scripts/check-containers.sh
 # Where no Docker engine (or no Compose) answers it prints SKIPPED with the reason and exits 77

@@ -6,8 +6,9 @@ Per image: syft (reading the crate lists cargo-auditable embedded) finds every c
 probe) are built from; `cargo audit bin` finds no vulnerability in them; the SBOM written with the
 image (build/sbom/<image>.cdx.json) is the one whose digest the image's label names, lists the
 same crates with their licences, glibc and the CA bundle; the OCI labels created and base.name.
-And the negative case, so the scan cannot pass vacuously: the health-check binary without its
-.dep-v0 section (what a plain `cargo build` produces) is caught, syft finding no crate in it.
+And the negative cases, so neither check can pass vacuously: the health-check binary without its
+.dep-v0 section (what a plain `cargo build` produces) is caught, syft finding no crate in it; and
+an advisory added to a copy of the database for a crate in that binary is reported by name.
 
 Ends with `image-contents: N passed, N failed`; exit 1 on any failure.
 """
@@ -104,6 +105,26 @@ def audit_bin(binaries, advisory_db, ignores):
     return len(found), found
 
 
+def planted_advisory_db(advisory_db, work, crate):
+    """A copy of ADVISORY_DB with one made-up advisory against every version of CRATE."""
+    copy = work / "advisory-db-planted"
+    shutil.copytree(advisory_db, copy, ignore=shutil.ignore_patterns(".git"))
+    (copy / "crates" / crate).mkdir(parents=True, exist_ok=True)
+    (copy / "crates" / crate / "RUSTSEC-2000-9999.md").write_text(f"""```toml
+[advisory]
+id = "RUSTSEC-2000-9999"
+package = "{crate}"
+date = "2000-01-01"
+
+[versions]
+patched = []
+```
+
+# Planted by the container check to see cargo audit bin fail
+""")
+    return copy
+
+
 def sbom_crates(bom):
     crates, unlicensed = set(), []
     for c in bom["components"]:
@@ -180,6 +201,18 @@ def main():
                   f"negative: {PROBE} without .dep-v0 (a plain cargo build) is caught: syft finds {len(found)} crates, the check reports {len(missing)} missing",
                   f"syft found {len(found)} crates, missing {len(missing)}")
     shutil.rmtree(args.work / "plain")
+
+    # An advisory planted for a crate of the probe must fail the audit, naming crate and advisory.
+    db = args.advisory_db or str(Path.home() / ".cargo" / "advisory-db")
+    if Path(db, "crates").is_dir():
+        planted = planted_advisory_db(db, args.work, "humantime")
+        count, vulns = audit_bin([args.bin_dir / PROBE], str(planted), [])
+        checks.expect(count == 1 and "humantime" in vulns[0] and "RUSTSEC-2000-9999" in vulns[0],
+                      f"negative: an advisory planted for humantime fails cargo audit bin: {'; '.join(vulns)}",
+                      f"{count} found: {'; '.join(vulns)}")
+        shutil.rmtree(planted)
+    else:
+        checks.expect(False, "negative: planted advisory", f"no advisory database at {db}")
 
     print(f"image-contents: {checks.passed} passed, {checks.failed} failed")
     return 1 if checks.failed else 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Container check: lints the Dockerfile with checkov, builds the four images without pulling
 # anything (scripts/build-images.sh, tagged with the crate version and shared with the deploy
-# rehearsal; an unchanged tree rebuilds nothing), runs the compose stack under a unique project
+# rehearsal; the same commit gives the same image IDs), runs the compose stack under a unique project
 # name and tests it with
 # faults (deployment/docker/tests/check_containers.py): every endpoint through the containers, a
 # SIGKILL of data-api under write load with no acknowledged record lost, the outage and recovery in

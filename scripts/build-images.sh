@@ -148,6 +148,7 @@ for b in "${images[@]}"; do
         --metadata "$context.metadata.json" --image "$b" --version "$version" \
         --epoch "$SOURCE_DATE_EPOCH" --glibc-version "$glibc_version" --ca-version "$ca_version" \
         --out "$sbom"
+    rm -rf "$root" "$context.sbom/$b.syft.json"
     sbom_digest="sha256:$(sha256sum "$sbom" | cut -d' ' -f1)"
     # Docker format, not OCI: OCI image configs have no HEALTHCHECK.
     if ! out=$("${buildah_cmd[@]}" bud --quiet --format docker --timestamp "$SOURCE_DATE_EPOCH" \
@@ -173,6 +174,8 @@ for b in "${images[@]}"; do
     docker load --quiet --input "$context.$b.normal.tar" >/dev/null
     rm -f "$context.$b.tar" "$context.$b.normal.tar"
 done
+
+rm -rf "$context.sbom" "$context.metadata.json"
 
 for b in "${images[@]}"; do
     docker image inspect --format "{{index .RepoTags 0}} {{.Size}}" "$prefix/$b:$tag"

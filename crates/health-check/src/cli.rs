@@ -84,13 +84,9 @@ pub struct ServeArgs {
 impl ServeArgs {
     /// The run configuration; the page is built from the history, so it must be a file.
     pub fn resolve(&self) -> Result<RunConfig, ConfigError> {
-        if self.run.output == Path::new("-") {
-            return Err(ConfigError::new(
-                "HEALTHCHECK_OUTPUT (--output)",
-                "serve reads its page from the history: name a file, not \"-\"",
-            ));
-        }
-        self.run.resolve()
+        let config = self.run.resolve()?;
+        serve::require_history_file(&config)?;
+        Ok(config)
     }
 }
 

@@ -11,7 +11,8 @@ use platform::Shutdown;
 
 use crate::target::{check_unique_names, parse_target_arg, Target};
 use crate::{
-    file_config, history, report, run_loop, run_once, serve, HistoryOutput, RunConfig, RunError,
+    file_config, history, report, run_loop, run_once, serve, HistoryOutput, LoopSummary, RunConfig,
+    RunError,
 };
 
 pub const EXIT_HEALTHY: i32 = 0;
@@ -255,17 +256,22 @@ async fn run_probes(args: &ProbeArgs) -> i32 {
             Ok(_) => EXIT_UNHEALTHY,
             Err(e) => fail(&e),
         },
-        Mode::Loop(every) => match run_loop(config, every, Shutdown::on_signals()).await {
-            Ok(summary) if summary.history_failures == 0 => EXIT_HEALTHY,
-            Ok(summary) => {
-                eprintln!(
-                    "health-check: {} of {} runs could not write the health history",
-                    summary.history_failures, summary.runs
-                );
-                EXIT_UNHEALTHY
-            }
-            Err(e) => fail(&e),
-        },
+        Mode::Loop(every) => loop_exit_code(run_loop(config, every, Shutdown::on_signals()).await),
+    }
+}
+
+/// A loop's exit code (the loop mode's and `serve`'s): 0 when every run wrote its history.
+pub(crate) fn loop_exit_code(outcome: Result<LoopSummary, RunError>) -> i32 {
+    match outcome {
+        Ok(summary) if summary.history_failures == 0 => EXIT_HEALTHY,
+        Ok(summary) => {
+            eprintln!(
+                "health-check: {} of {} runs could not write the health history",
+                summary.history_failures, summary.runs
+            );
+            EXIT_UNHEALTHY
+        }
+        Err(e) => fail(&e),
     }
 }
 

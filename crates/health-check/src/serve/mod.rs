@@ -23,7 +23,7 @@ use platform::config::{ConfigError, ServerArgs};
 use platform::telemetry;
 use platform::Shutdown;
 
-use crate::cli::{ServeArgs, EXIT_HEALTHY, EXIT_UNHEALTHY};
+use crate::cli::{loop_exit_code, ServeArgs, EXIT_HEALTHY, EXIT_UNHEALTHY};
 use crate::{run_loop_observed, HistoryOutput, LoopSummary, RunConfig, RunError};
 
 pub use board::Board;
@@ -100,20 +100,8 @@ pub async fn run(args: &ServeArgs) -> i32 {
         platform::serve_until_signal(status.service, DEFAULT_ADDR, shutdown.clone()),
         probes
     );
-    match probed {
-        Ok(summary) if summary.history_failures == 0 && served == ExitCode::SUCCESS => EXIT_HEALTHY,
-        Ok(summary) => {
-            if summary.history_failures > 0 {
-                eprintln!(
-                    "health-check: {} of {} runs could not write the health history",
-                    summary.history_failures, summary.runs
-                );
-            }
-            EXIT_UNHEALTHY
-        }
-        Err(e) => {
-            eprintln!("health-check: {e}");
-            EXIT_UNHEALTHY
-        }
+    match loop_exit_code(probed) {
+        EXIT_HEALTHY if served != ExitCode::SUCCESS => EXIT_UNHEALTHY,
+        code => code,
     }
 }

@@ -538,9 +538,10 @@ def test_health_check_serve_mode_is_a_deployment_on_the_cronjob_claim(env: str) 
     assert claim == one(cron, "PersistentVolumeClaim", claim["metadata"]["name"])
     service = one(docs, "Service", "abn-stack-health-check")
     assert service["spec"]["ports"][0]["targetPort"] == "http"
-    assert selects(service["spec"]["selector"], deployment["template"]["metadata"]["labels"])
+    service_selector = {"matchLabels": service["spec"]["selector"]}
+    assert selects(service_selector, deployment["template"]["metadata"]["labels"])
     # Only the serving pod: the helm test Pod has the health-check's other labels too.
-    assert not selects(service["spec"]["selector"], one(docs, "Pod", "abn-stack-health-check-test")["metadata"]["labels"])
+    assert not selects(service_selector, one(docs, "Pod", "abn-stack-health-check-test")["metadata"]["labels"])
     monitor = one(docs, "ServiceMonitor", "abn-stack-health-check")["spec"]
     assert selects(monitor["selector"], service["metadata"]["labels"])
     assert monitor["endpoints"][0]["port"] == "http" and monitor["endpoints"][0]["path"] == "/metrics"

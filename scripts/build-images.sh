@@ -19,7 +19,9 @@ set -euo pipefail
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo_root"
 
-binaries=(log-provider backend-api data-api health-check)
+# One image per service; every image also carries the probe binary (its container probe).
+images=(log-provider backend-api data-api health-check)
+binaries=("${images[@]}" probe)
 target=x86_64-unknown-linux-gnu
 static_dir=target/static
 context=${IMAGE_CONTEXT_DIR:-build/docker-context}
@@ -74,7 +76,7 @@ for b in "${binaries[@]}"; do
     cp "$bin" "$context/bin/$b"
 done
 
-for b in "${binaries[@]}"; do
+for b in "${images[@]}"; do
     image="$prefix/$b:$tag"
     echo "build-images: $image" >&2
     # The legacy builder's deprecation banner is noise: show the output only when the build fails.
@@ -92,6 +94,6 @@ for b in "${binaries[@]}"; do
     fi
 done
 
-for b in "${binaries[@]}"; do
+for b in "${images[@]}"; do
     docker image inspect --format "{{index .RepoTags 0}} {{.Size}}" "$prefix/$b:$tag"
 done | awk '{printf "%-40s %6.1f MB\n", $1, $2/1000000}'

@@ -93,7 +93,7 @@ awk '$2 > 15 {print "check-containers: WARNING: " $1 " is " $2 " MB, over the 15
 export ABN_IMAGE_TAG="$tag"
 export ABN_INTEGRATION_KEY
 ABN_INTEGRATION_KEY=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-export ABN_BACKEND_PORT="" ABN_DATA_API_PORT="" ABN_LOG_PROVIDER_PORT=""
+export ABN_BACKEND_PORT="" ABN_DATA_API_PORT="" ABN_LOG_PROVIDER_PORT="" ABN_HEALTH_CHECK_PORT=""
 export ABN_BACKEND_LATENCY_MS=50 ABN_DATA_LATENCY_MS=1500 ABN_HEALTHCHECK_INTERVAL=1s
 export ABN_RESTART_POLICY=no
 

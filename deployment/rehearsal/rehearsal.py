@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+import time
 from typing import Any, Callable
 
 import docker
@@ -176,6 +177,31 @@ class Rehearsal:
             ids = self._write_records(pod, 3)
             self._expect_records(pod, ids, "after writing")
         self.result.checks.append("data-api POST /logs then GET /logs: every record read back, on every replica")
+        for pod in self._component("health-check"):
+            self._expect_status_page(pod)
+
+    def _expect_status_page(self, pod: RunningPod) -> None:
+        """health-check serve (healthCheck.mode serve): every target up in /api/v1/status, reached
+        through the release's Services (bounded: 60 polls of 0.5 s)."""
+        args = pod.workload.pod_spec["containers"][0]["args"]
+        targets = {a.split("=", 1)[0] for a, flag in zip(args[1:], args) if flag == "--target"}
+        up: set[str] = set()
+        for _ in range(60):
+            answer = _http("GET", self._url(pod, "/api/v1/status"))
+            if answer.status_code == 200:
+                up = {t["target"] for t in answer.json()["targets"] if t["up"]}
+                if up >= targets:
+                    break
+            time.sleep(0.5)
+        else:
+            container = pod.workload.pod_spec["containers"][0]["name"]
+            raise PodFailed(f"{pod.name}: /api/v1/status shows {sorted(up)} up, not every target of {sorted(targets)}"
+                            f"\n  health-check log:\n    {pod.logs(container)}")
+        page = _http("GET", self._url(pod, "/"))
+        if page.status_code != 200 or not all(f"<h2>{t}</h2>" in page.text for t in targets):
+            raise PodFailed(f"{pod.name}: GET / answered {page.status_code} without a section per target")
+        self.result.checks.append(f"health-check serve: /api/v1/status and the page show {', '.join(sorted(targets))} "
+                                  "up through the release's Services")
 
     def _write_records(self, pod: RunningPod, count: int) -> list[str]:
         ids = []

@@ -55,7 +55,7 @@ class Stack:
         self.base = [*compose, "-p", self.project, "-f", str(compose_file), "-f", str(test_file),
                      "-f", str(self.override)]
         self.env = dict(os.environ, ABN_INTEGRATION_KEY=KEY, ABN_IMAGE_TAG=tag, RUST_LOG="debug",
-                        ABN_BACKEND_PORT="", ABN_DATA_API_PORT="", ABN_LOG_PROVIDER_PORT="",
+                        ABN_BACKEND_PORT="", ABN_DATA_API_PORT="", ABN_LOG_PROVIDER_PORT="", ABN_HEALTH_CHECK_PORT="",
                         ABN_BACKEND_LATENCY_MS="0", ABN_DATA_LATENCY_MS="0",
                         ABN_HEALTHCHECK_INTERVAL="1s", ABN_RESTART_POLICY="no")
         self.responses = []

@@ -47,7 +47,7 @@ pub use acceptor::Acceptor;
 pub use error::ApiError;
 pub use http2::Http2Settings;
 pub use readiness::Readiness;
-pub use run::run;
+pub use run::{run, serve_until_signal};
 pub use serve::RunningService;
 pub use service::Service;
 pub use service_info::{ServiceInfo, VersionInfo};

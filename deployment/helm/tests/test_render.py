@@ -508,3 +508,52 @@ def test_schema_rejects_a_url_without_a_key(tmp_path) -> None:
 @pytest.mark.parametrize("env", ENVS)
 def test_the_environment_files_pass_the_schema(env: str) -> None:
     assert objects(env)
+
+
+# --- health-check serve mode ------------------------------------------------------------------
+
+SERVE = {"healthCheck": {"mode": "serve", "interval": "15s"}}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_health_check_serve_mode_is_a_deployment_on_the_cronjob_claim(env: str) -> None:
+    cron = objects(env)
+    docs = objects(env, extra=SERVE, api_versions=MONITORING_APIS)
+    assert not [d for d in docs if d["kind"] == "CronJob"]
+    deployment = one(docs, "Deployment", "abn-stack-health-check")["spec"]
+    # One writer of the history, and the old pod gone before the new one mounts the claim.
+    assert deployment["replicas"] == 1 and deployment["strategy"] == {"type": "Recreate"}
+    pod = deployment["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["args"][:3] == ["serve", "--interval", "15s"]
+    cron_container = one(cron, "CronJob", "abn-stack-health-check")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert health_check_targets(container["args"]) == health_check_targets(cron_container["containers"][0]["args"])
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["ports"] == [{"name": "http", "containerPort": 5003, "protocol": "TCP"}]
+    # The same claim in both modes, kept by Helm across the switch.
+    assert pod["volumes"] == cron_container["volumes"]
+    claim = one(docs, "PersistentVolumeClaim", pod["volumes"][0]["persistentVolumeClaim"]["claimName"])
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert claim == one(cron, "PersistentVolumeClaim", claim["metadata"]["name"])
+    service = one(docs, "Service", "abn-stack-health-check")
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    service_selector = {"matchLabels": service["spec"]["selector"]}
+    assert selects(service_selector, deployment["template"]["metadata"]["labels"])
+    # Only the serving pod: the helm test Pod has the health-check's other labels too.
+    assert not selects(service_selector, one(docs, "Pod", "abn-stack-health-check-test")["metadata"]["labels"])
+    monitor = one(docs, "ServiceMonitor", "abn-stack-health-check")["spec"]
+    assert selects(monitor["selector"], service["metadata"]["labels"])
+    assert monitor["endpoints"][0]["port"] == "http" and monitor["endpoints"][0]["path"] == "/metrics"
+    # The pre-install check runs `serve --check-config` with the Deployment's arguments.
+    check = one(docs, "Job", "abn-stack-health-check-config-check")["spec"]["template"]["spec"]["containers"][0]
+    assert check["args"] == [*container["args"], "--check-config"]
+
+
+def test_health_check_serve_mode_lets_callers_reach_the_page() -> None:
+    policies = {p["metadata"]["name"]: p["spec"] for p in by_kind(objects("prod", extra=SERVE), "NetworkPolicy")}
+    health = policies["abn-stack-health-check"]
+    assert set(health["policyTypes"]) == {"Ingress", "Egress"}
+    assert health["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    cron = {p["metadata"]["name"]: p["spec"] for p in by_kind(objects("prod"), "NetworkPolicy")}
+    assert cron["abn-stack-health-check"]["policyTypes"] == ["Egress"]

@@ -85,10 +85,19 @@ log-provider=http://{{ include "abn-stack.logProviderName" . }}.{{ $ns }}.svc:{{
 
 {{/*
 Arguments of a one-shot health-check run over this release; call with (dict "root" $) or, to send
-the history elsewhere than the image's HEALTHCHECK_OUTPUT, (dict "root" $ "output" "-").
+the history elsewhere than the image's HEALTHCHECK_OUTPUT, (dict "root" $ "output" "-"). With
+"serve" true: the arguments of `health-check serve` (healthCheck.mode serve) instead.
 */}}
 {{- define "abn-stack.healthCheckArgs" -}}
+{{- if .serve }}
+- serve
+{{- with .root.Values.healthCheck.interval }}
+- --interval
+- {{ . | quote }}
+{{- end }}
+{{- else }}
 - --once
+{{- end }}
 {{- with .root.Values.healthCheck.timeout }}
 - --timeout
 - {{ . | quote }}

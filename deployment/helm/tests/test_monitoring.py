@@ -73,7 +73,17 @@ def load_rules() -> dict[str, Any]:
 
 
 def all_rules() -> list[dict[str, Any]]:
+    """Alerting and recording rules alike."""
     return [rule for group in load_rules()["groups"] for rule in group["rules"]]
+
+
+def rule_name(rule: dict[str, Any]) -> str:
+    return rule.get("alert") or rule["record"]
+
+
+def recorded() -> set[str]:
+    """Series the recording rules make (the SLO ratios), which later rules may read."""
+    return {rule["record"] for rule in all_rules() if "record" in rule}
 
 
 def dashboard_exprs(panels: list[dict[str, Any]]) -> Iterator[tuple[str, str]]:
@@ -98,6 +108,11 @@ def test_rules_file_is_a_valid_rule_file() -> None:
     for group in rules["groups"]:
         assert set(group) <= {"name", "interval", "rules"} and group["rules"]
         for rule in group["rules"]:
+            if "record" in rule:
+                assert set(rule) <= {"record", "expr", "labels"}, rule
+                assert re.fullmatch(r"[a-z_]+:[a-z_]+:[a-z0-9_]+", rule["record"]) and rule["record"] not in names
+                names.add(rule["record"])
+                continue
             assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule
             assert re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", rule["alert"]) and rule["alert"] not in names
             names.add(rule["alert"])
@@ -108,18 +123,18 @@ def test_rules_file_is_a_valid_rule_file() -> None:
                 assert text.count("{{") == text.count("}}"), rule["alert"]
 
 
-@pytest.mark.parametrize("rule", all_rules(), ids=lambda rule: rule["alert"])
+@pytest.mark.parametrize("rule", all_rules(), ids=rule_name)
 def test_rule_expressions_read_exposed_metrics(rule: dict[str, Any]) -> None:
     names = metric_names(rule["expr"])
     assert names, rule["expr"]
-    assert names <= KNOWN_METRICS, names - KNOWN_METRICS
+    assert names <= KNOWN_METRICS | recorded(), names - KNOWN_METRICS - recorded()
 
 
 def test_rules_cover_the_required_alerts() -> None:
     by_metric: dict[str, set[str]] = {}
     for rule in all_rules():
         for name in metric_names(rule["expr"]):
-            by_metric.setdefault(name, set()).add(rule["alert"])
+            by_metric.setdefault(name, set()).add(rule_name(rule))
     assert "up" in by_metric                                              # service down
     assert any("5.." in r["expr"] and "http_requests_total" in r["expr"] for r in all_rules())  # error ratio
     assert "http_request_duration_seconds_bucket" in by_metric            # latency
@@ -134,7 +149,7 @@ def test_rule_job_names_match_the_service_monitor_jobs() -> None:
     service_names = {s["metadata"]["labels"]["app.kubernetes.io/name"] for s in docs if s["kind"] == "Service"}
     for rule in all_rules():
         for matcher in re.findall(r'\bjob=~?"([^"]+)"', rule["expr"]):
-            assert set(matcher.split("|")) <= service_names, (rule["alert"], matcher)
+            assert set(matcher.split("|")) <= service_names, (rule_name(rule), matcher)
 
 
 def test_chart_ships_the_same_rules() -> None:

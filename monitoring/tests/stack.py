@@ -20,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 import yaml
 
@@ -128,6 +128,7 @@ class Stack:
         self.prometheus_port = free_port()
         self.alertmanager_port = free_port()
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.logs: list[IO[bytes]] = []
         self.targets_file = root / "targets.json"
 
     @property
@@ -183,11 +184,16 @@ class Stack:
             f"--web.listen-address=127.0.0.1:{self.prometheus_port}",
             "--rules.alert.resend-delay=1s",  # default 1m: a resolve would reach Alertmanager late
         ])
-        wait_until("Alertmanager ready", lambda: http(f"{self.alertmanager}/-/ready", timeout=2)[0] == 200, timeout=30)
-        wait_until("Prometheus ready", lambda: http(f"{self.prometheus}/-/ready", timeout=2)[0] == 200, timeout=60)
+        for name, url, timeout in (("alertmanager", self.alertmanager, 30), ("prometheus", self.prometheus, 60)):
+            try:
+                wait_until(f"{name} ready", lambda: http(f"{url}/-/ready", timeout=2)[0] == 200, timeout=timeout)
+            except AssertionError as error:
+                tail = (self.root / f"{name}.log").read_text(errors="replace")[-2000:]
+                raise AssertionError(f"{error}\n{name}.log ends:\n{tail}") from None
 
     def _spawn(self, name: str, argv: list[str]) -> None:
-        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 (kept open for the process)
+        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 (closed in stop())
+        self.logs.append(log)
         self.processes.append(subprocess.Popen(argv, stdout=log, stderr=log))
 
     def stop(self) -> None:
@@ -201,6 +207,8 @@ class Stack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+        for log in self.logs:
+            log.close()
 
     # --- Prometheus and Alertmanager APIs -----------------------------------------------------
 

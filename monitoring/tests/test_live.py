@@ -141,6 +141,8 @@ class Fault:
     remove: Callable[[Stack], None]
     # alertname -> labels the alert at Alertmanager must carry.
     alerts: dict[str, dict[str, str]] = field(default_factory=dict)
+    # After the alerts resolved: put the stack back as the next fault expects it.
+    cleanup: Callable[[Stack], None] = lambda stack: None
 
 
 def restart(service: str, **env: str) -> Callable[[Stack], None]:
@@ -159,6 +161,45 @@ def restore_volume(stack: Stack) -> None:
     stack.log_dir.mkdir()
 
 
+class FullVolume:
+    """data-api restarted on a small tmpfs that someone else's file nearly fills; big records fill
+    the rest (507 storage_full). Deleting that file frees the volume and the store recovers by
+    itself. Needs mount (root), as data-api's own tmpfs fault tests do."""
+
+    FILLER = "other-data.bin"
+
+    def inject(self, stack: Stack) -> None:
+        mount = stack.root / "tmpfs-volume"
+        mount.mkdir(exist_ok=True)
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", str(mount)],
+                                capture_output=True, text=True, timeout=30)
+        if result.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip()}); the unit tests and "
+                        "data-api's own fault tests cover a full volume")
+        try:
+            (mount / self.FILLER).write_bytes(b"\0" * 160 * 1024)
+            # Small segments, and a retention larger than the volume so that the volume fills first.
+            restart("data-api", LOG_DIR=str(mount), LOG_SEGMENT_BYTES="32768", LOG_RETENTION_BYTES="1048576")(stack)
+            record = json.dumps({"message": "f" * 4000, "level": "info"}).encode()
+            for _ in range(100):  # bounded: 96 KiB free takes about 25 of these
+                status, _, _ = http(f"{stack.data.base}/logs", method="POST", body=record,
+                                    headers={"Content-Type": "application/json"})
+                if status == 507:
+                    return
+            raise AssertionError("the tmpfs never filled up")
+        except BaseException:
+            self.cleanup(stack)
+            raise
+
+    def remove(self, stack: Stack) -> None:
+        (stack.root / "tmpfs-volume" / self.FILLER).unlink()
+
+    def cleanup(self, stack: Stack) -> None:
+        restart("data-api")(stack)
+        subprocess.run(["umount", "-l", str(stack.root / "tmpfs-volume")], check=True, timeout=30)
+
+
+FULL_VOLUME = FullVolume()
 FAULTS = [
     Fault("log-provider stopped", lambda s: s.provider.kill(), lambda s: s.provider.start(),
           {"AbnStackServiceDown": {"job": "log-provider"},
@@ -171,6 +212,12 @@ FAULTS = [
            "AbnStackDataApiWriteErrors": {"pod": "abn-stack-data-api-0", "kind": "unavailable"},
            # POST /logs and GET / answer 503 storage_unavailable meanwhile
            "AbnStackHighErrorRatio": {"job": "data-api"}}),
+    Fault("data-api volume full (tmpfs)", FULL_VOLUME.inject, FULL_VOLUME.remove,
+          {"AbnStackDataApiStoreNotWritable": {"pod": "abn-stack-data-api-0"},
+           "AbnStackDataApiWriteErrors": {"pod": "abn-stack-data-api-0", "kind": "full"},
+           # POST /logs answers 507 storage_full meanwhile
+           "AbnStackHighErrorRatio": {"job": "data-api"}},
+          cleanup=FULL_VOLUME.cleanup),
     Fault("backend-api /api_1 slow (2 s of work)", restart("backend-api", SIMULATED_LATENCY_MS="2000"),
           restart("backend-api"), {"AbnStackBackendHighLatency": {"route": "/api_1"}}),
     Fault("data-api GET / slow (6 s of work)", restart("data-api", SIMULATED_LATENCY_MS="6000"),
@@ -201,8 +248,12 @@ def test_fault_fires_its_alerts_then_resolves(stack: Stack, report: list[str], f
     finally:
         fault.remove(stack)
     removed = time.monotonic()
-    for alertname, labels in fault.alerts.items():
-        wait_until(f"{fault.name}: {alertname} {labels} resolved", lambda: not matching(stack, alertname, labels),
-                   timeout=RESOLVE_TIMEOUT)
+    try:
+        for alertname, labels in fault.alerts.items():
+            wait_until(f"{fault.name}: {alertname} {labels} resolved", lambda: not matching(stack, alertname, labels),
+                       timeout=RESOLVE_TIMEOUT)
+        resolved = time.monotonic() - removed
+    finally:
+        fault.cleanup(stack)
     report.append(f"- {fault.name}: {', '.join(fault.alerts)} reached Alertmanager after {fired:.0f}s, "
-                  f"resolved {time.monotonic() - removed:.0f}s after the fault was removed")
+                  f"resolved {resolved:.0f}s after the fault was removed")

@@ -212,3 +212,48 @@ fn check_config_verdicts_without_binding() {
     assert!(out.contains("EXTERNAL_INTEGRATION_KEY"), "{out}");
     assert!(!out.contains(KEY), "no secret: {out}");
 }
+
+/// The real binary's `/metrics`: OpenMetrics for Prometheus' own Accept header (and for none),
+/// the classic text format, with metadata naming the counter samples, for a client that asks
+/// only for `text/plain`.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_content_type_follows_the_scrapers_accept() {
+    let backend = spawn_backend(&[("SIMULATED_LATENCY_MS", "0")]);
+    let client = reqwest::Client::new();
+    client.get(backend.url("/api_1")).send().await.unwrap();
+    let scrape = |accept: Option<&'static str>| {
+        let mut request = client.get(backend.url("/metrics"));
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let content_type = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            (content_type, response.text().await.unwrap())
+        }
+    };
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    for accept in [Some(prometheus), None] {
+        let (content_type, page) = scrape(accept).await;
+        assert_eq!(
+            content_type,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        );
+        assert!(page.contains("# TYPE http_requests counter\n"), "{page}");
+        assert!(page.ends_with("# EOF\n"), "{page}");
+    }
+    let (content_type, page) = scrape(Some("text/plain;version=0.0.4")).await;
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert!(
+        page.contains("# TYPE http_requests_total counter\n"),
+        "{page}"
+    );
+    assert!(
+        page.contains("# TYPE backend_upstream_requests_total counter\n"),
+        "{page}"
+    );
+    assert!(!page.contains("# EOF"), "{page}");
+}

@@ -12,7 +12,7 @@
 //! | `service.rs` | the service description and builder, the router |
 //! | `pipeline.rs` | the tower layer every request goes through |
 //! | `request_context.rs` | per-request state of the pipeline |
-//! | `route_metrics.rs`, `metrics.rs`, `latency_histogram.rs` | HTTP metrics resolved per route; the registry; a lock-free histogram |
+//! | `route_metrics.rs`, `metrics.rs`, `latency_histogram.rs`, `exposition.rs` | HTTP metrics resolved per route; the registry; a lock-free histogram; OpenMetrics or classic text by `Accept` |
 //! | `error.rs` | the JSON error shape, and turning other errors into it |
 //! | `common_endpoints.rs`, `openapi.rs` | the common endpoints and their OpenAPI description |
 //! | `serve.rs`, `connection.rs`, `http2.rs`, `acceptor.rs`, `first_bytes.rs` | accept loop and drain; one connection; HTTP/2 settings and idle timeout; the acceptor hook; the protocol-detection deadline |
@@ -25,6 +25,7 @@ mod common_endpoints;
 pub mod config;
 mod connection;
 pub mod error;
+mod exposition;
 mod first_bytes;
 pub mod http2;
 pub mod http_client;

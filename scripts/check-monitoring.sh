@@ -10,8 +10,7 @@
 #      Alertmanager; promtool check metrics on every classic /metrics page, target health, metadata
 #      types, every dashboard panel's series after load, each feasible fault fired and resolved.
 #
-# Binaries: ABN_BIN_DIR, else the static release build the containers area made
-# (target/static/...), else the debug build of the rust and charts areas (built here if missing).
+# Binaries: ABN_BIN_DIR, else the debug build of the rust and charts areas (kept current here).
 # Exits 77 (skipped, with the reason) when promtool, prometheus or Alertmanager is missing.
 set -euo pipefail
 
@@ -54,14 +53,11 @@ log "promtool test rules monitoring/prometheus/tests/"
 promtool test rules monitoring/prometheus/tests/*.yaml
 
 if [[ -z ${ABN_BIN_DIR:-} ]]; then
-    static=target/static/x86_64-unknown-linux-gnu/release
-    if [[ -x $static/backend-api && -x $static/data-api && -x $static/log-provider ]]; then
-        ABN_BIN_DIR=$static
-    else
-        log "no release build in $static: cargo build --bins (debug; a no-op after the rust area)"
-        cargo build --workspace --bins --locked --quiet
-        ABN_BIN_DIR=target/debug
-    fi
+    # The debug build, which cargo keeps current (a no-op after the rust area): a release build
+    # left in target/static by an earlier image build may be of an older commit.
+    log "cargo build --bins (debug)"
+    cargo build --workspace --bins --locked --quiet
+    ABN_BIN_DIR=target/debug
 fi
 ABN_BIN_DIR=$(cd "$ABN_BIN_DIR" && pwd)
 export ABN_BIN_DIR

@@ -14,14 +14,17 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use backon::{ExponentialBuilder, Retryable};
 use futures_util::TryStreamExt;
+use platform::config::ConfigError;
+use platform::secret_file::SecretFileError;
 use platform::ApiError;
+use platform::Reloadable;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use reqwest::Url;
 use secrecy::ExposeSecret;
 
-use crate::config::{Config, Integration};
+use crate::config::{Config, Integration, KeySource};
 
 /// How an upstream call ended, as a metric label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -89,7 +92,8 @@ pub struct ProviderLogLine {
 struct Upstream {
     client: reqwest::Client,
     url: Url,
-    authorization: HeaderValue,
+    /// Taken once per attempt: a reloaded key is used from the next attempt on.
+    authorization: Reloadable<HeaderValue>,
     first_byte_budget: Duration,
     retries: u32,
     stream_timeout: Duration,
@@ -114,23 +118,35 @@ impl UpstreamError {
 }
 
 impl ExternalLogs {
+    /// `watch` turns a key file into the live header value (the service's secret watcher).
     pub fn new(
         integration: Option<Integration>,
         config: &Config,
         metrics: UpstreamMetrics,
-    ) -> Result<Self, reqwest::Error> {
+        watch: impl FnOnce(&std::path::Path) -> Result<Reloadable<HeaderValue>, SecretFileError>,
+    ) -> Result<Self, ConfigError> {
         let upstream = match integration {
             None => None,
             Some(integration) => {
                 let client = platform::http_client::builder()
                     .connect_timeout(config.connect_timeout)
                     .user_agent(concat!("abn-stack-backend-api/", env!("CARGO_PKG_VERSION")))
-                    .build()?;
-                let mut authorization =
-                    HeaderValue::from_str(&format!("Bearer {}", integration.key.expose_secret()))
-                        .expect("key validated as visible ASCII at start");
-                // Keeps the value out of any header Debug output (and HTTP/2 compression).
-                authorization.set_sensitive(true);
+                    .build()
+                    .map_err(|e| {
+                        ConfigError::new(
+                            "EXTERNAL_LOGS_URL",
+                            format!("cannot build the HTTP client: {e}"),
+                        )
+                    })?;
+                let authorization = match &integration.key {
+                    KeySource::Value(key) => Reloadable::fixed(
+                        crate::config::authorization(key.expose_secret())
+                            .map_err(|e| ConfigError::new("EXTERNAL_INTEGRATION_KEY", e))?,
+                    ),
+                    KeySource::File(path) => watch(path).map_err(|e| {
+                        ConfigError::new("EXTERNAL_INTEGRATION_KEY_FILE", e.to_string())
+                    })?,
+                };
                 Some(Upstream {
                     client,
                     url: integration.url,
@@ -279,7 +295,10 @@ impl Upstream {
         let response = self
             .client
             .get(url)
-            .header(header::AUTHORIZATION, self.authorization.clone())
+            .header(
+                header::AUTHORIZATION,
+                (*self.authorization.current()).clone(),
+            )
             .timeout(self.stream_timeout)
             .send()
             .await

@@ -53,13 +53,10 @@ pub async fn service(config: Config) -> Result<platform::Service, ConfigError> {
         config.server.clone(),
     );
     let metrics = external_logs::UpstreamMetrics::register(service.metrics());
-    let external_logs =
-        external_logs::ExternalLogs::new(integration, &config, metrics).map_err(|e| {
-            ConfigError::new(
-                "EXTERNAL_LOGS_URL",
-                format!("cannot build the HTTP client: {e}"),
-            )
-        })?;
+    let watch = |path: &std::path::Path| {
+        service.watch_secret("external_integration_key", path, config::authorization)
+    };
+    let external_logs = external_logs::ExternalLogs::new(integration, &config, metrics, watch)?;
     let work = simulated::SimulatedWork {
         latency: Duration::from_millis(config.simulated_latency_ms),
     };

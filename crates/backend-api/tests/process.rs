@@ -226,24 +226,25 @@ fn key_file_errors_stop_the_start_and_the_check() {
     let good = dir.path().join("good");
     std::fs::write(&good, format!("{KEY}\n")).unwrap();
     let url = ("EXTERNAL_LOGS_URL", "http://127.0.0.1:9/v1/logs");
-    let file = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let file = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let (missing, empty, bad, good) = (file(&missing), file(&empty), file(&bad), file(&good));
     let cases = [
         (
-            vec![url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*file(&missing))],
+            vec![url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*missing)],
             "cannot read",
         ),
         (
-            vec![url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*file(&empty))],
+            vec![url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*empty)],
             "is empty",
         ),
         (
-            vec![url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*file(&bad))],
+            vec![url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*bad)],
             "visible ASCII",
         ),
         (
             vec![
                 url,
-                ("EXTERNAL_INTEGRATION_KEY_FILE", &*file(&good)),
+                ("EXTERNAL_INTEGRATION_KEY_FILE", &*good),
                 ("EXTERNAL_INTEGRATION_KEY", KEY),
             ],
             "not both",
@@ -263,7 +264,7 @@ fn key_file_errors_stop_the_start_and_the_check() {
             assert!(!output.contains(KEY), "no secret: {output}");
         }
     }
-    let good_envs = [url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*file(&good))];
+    let good_envs = [url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*good)];
     let (code, output) = test_support::check_config(BIN, &[], &good_envs);
     assert_eq!((code, output.trim()), (0, "configuration ok"));
 }

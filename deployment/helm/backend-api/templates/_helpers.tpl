@@ -99,11 +99,47 @@ DRAIN_PERIOD; the binary owns every other default.
   value: {{ $value | quote }}
 {{- end }}
 {{- if .Values.integrationKeySecretName }}
+{{- if eq .Values.integrationKeyDelivery "env" }}
 - name: EXTERNAL_INTEGRATION_KEY
   valueFrom:
     secretKeyRef:
       name: {{ .Values.integrationKeySecretName }}
       key: {{ .Values.integrationKeySecretKey }}
+{{- else }}
+- name: EXTERNAL_INTEGRATION_KEY_FILE
+  value: {{ printf "%s/%s" (include "backend-api.keyDir" .) .Values.integrationKeySecretKey | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where the integration Secret's directory is mounted (file delivery). The whole directory, never
+a subPath: the kubelet updates a Secret volume by swapping its ..data link, which a subPath mount
+never sees, so a rotated key would not reach the running pod.
+*/}}
+{{- define "backend-api.keyDir" -}}
+/var/run/secrets/abn-stack/integration-key
+{{- end }}
+
+{{/*
+The pod's volumes for file delivery: the Secret read-only, 0440 (root:<fsGroup> as the kubelet
+applies it, readable by the pod's group only). Empty in env delivery or without a Secret.
+*/}}
+{{- define "backend-api.keyVolumes" -}}
+{{- if and .Values.integrationKeySecretName (eq .Values.integrationKeyDelivery "file") }}
+- name: integration-key
+  secret:
+    secretName: {{ .Values.integrationKeySecretName }}
+    # 0440
+    defaultMode: 288
+{{- end }}
+{{- end }}
+
+{{- define "backend-api.keyMounts" -}}
+{{- if and .Values.integrationKeySecretName (eq .Values.integrationKeyDelivery "file") }}
+- name: integration-key
+  mountPath: {{ include "backend-api.keyDir" . }}
+  readOnly: true
 {{- end }}
 {{- end }}
 
@@ -121,6 +157,10 @@ resources:
   {{- toYaml .Values.resources | nindent 2 }}
 {{- with (include "backend-api.env" . | trim) }}
 env:
+  {{- . | nindent 2 }}
+{{- end }}
+{{- with (include "backend-api.keyMounts" . | trim) }}
+volumeMounts:
   {{- . | nindent 2 }}
 {{- end }}
 {{- end }}

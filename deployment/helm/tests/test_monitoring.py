@@ -31,6 +31,7 @@ SERVICE_METRICS = {
     "backend_upstream_requests_total", "backend_upstream_bytes_total",
     "data_api_records_written_total", "data_api_store_bytes", "data_api_retention_bytes",
     "data_api_store_writable", "data_api_write_errors_total",
+    "secret_reloads_total", "secret_last_reload_timestamp_seconds",
 } | histogram("http_request_duration_seconds") | histogram("data_api_sync_duration_seconds") \
   | histogram("data_api_commit_batch_size")
 # Outside the services: Prometheus itself, kube-state-metrics (the health-check CronJob has no

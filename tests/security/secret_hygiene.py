@@ -272,13 +272,19 @@ def search(stack, work):
     return places
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bin_dir_and_work(doc):
+    """The command line of the scripts that start the binaries: --bin-dir and --work (created)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--bin-dir", required=True)
     parser.add_argument("--work", required=True)
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    return args, work
+
+
+def main():
+    args, work = bin_dir_and_work(__doc__)
 
     failures = config_errors(args.bin_dir, work)
     stack = Stack(args.bin_dir, work)

@@ -17,7 +17,6 @@ Last, every log, response and metrics page is searched for every form of the thr
 Standard library only; exit 0 when all holds.
 """
 
-import argparse
 import os
 import secrets
 import shutil
@@ -27,7 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-from secret_hygiene import Stack, find_secrets
+from secret_hygiene import Stack, bin_dir_and_work, find_secrets
 
 OLD = "rotation-old-" + secrets.token_hex(16)
 NEW = "rotation-new-" + secrets.token_hex(16)
@@ -136,11 +135,7 @@ def reloads(secret, outcome):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bin-dir", required=True)
-    parser.add_argument("--work", required=True)
-    args = parser.parse_args()
-    work = Path(args.work)
+    args, work = bin_dir_and_work(__doc__)
     logs = work / "logs"
     logs.mkdir(parents=True)
     run_as = SERVICE_UID if os.geteuid() == 0 else None

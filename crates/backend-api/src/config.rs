@@ -44,6 +44,16 @@ pub struct Config {
     )]
     pub legacy_integration_key: Option<SecretString>,
 
+    /// Callers allowed on `/download_external_logs`: a file of `name:token` lines (a mounted
+    /// Secret), reloaded live; unset: no caller authentication (the network is the fence).
+    #[arg(long, env = "API_TOKENS_FILE")]
+    pub api_tokens_file: Option<PathBuf>,
+
+    /// Downloads per minute per caller (its token name); beyond it 429 with Retry-After.
+    /// Unset: no limit.
+    #[arg(long, env = "DOWNLOAD_RATE_LIMIT")]
+    pub download_rate_limit: Option<std::num::NonZeroU32>,
+
     /// Time allowed to open a connection to the provider.
     #[arg(long, env = "EXTERNAL_LOGS_CONNECT_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
@@ -110,6 +120,8 @@ impl Config {
             external_logs_url: None,
             external_integration_key: None,
             external_integration_key_file: None,
+            api_tokens_file: None,
+            download_rate_limit: None,
             legacy_integration_key: None,
             connect_timeout: Duration::from_secs(2),
             first_byte_budget: Duration::from_secs(30),
@@ -193,7 +205,12 @@ impl Validate for Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        self.integration().map(drop)
+        self.integration()?;
+        if let Some(path) = &self.api_tokens_file {
+            platform::secret_file::load(path, crate::callers::parse_tokens)
+                .map_err(|err| ConfigError::new("API_TOKENS_FILE", err.to_string()))?;
+        }
+        Ok(())
     }
 }
 

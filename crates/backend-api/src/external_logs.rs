@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Query, RawQuery, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use backon::{ExponentialBuilder, Retryable};
 use futures_util::TryStreamExt;
@@ -32,10 +32,17 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallerLabels {
+    caller: String,
+    outcome: &'static str,
+}
+
 #[derive(Clone)]
 pub struct UpstreamMetrics {
     requests: Family<OutcomeLabels, Counter>,
     bytes: Counter,
+    callers: Family<CallerLabels, Counter>,
 }
 
 impl UpstreamMetrics {
@@ -43,7 +50,13 @@ impl UpstreamMetrics {
         let metrics = Self {
             requests: Family::default(),
             bytes: Counter::default(),
+            callers: Family::default(),
         };
+        registry.register(
+            "backend_download_requests",
+            "Download requests by caller (its token name, or anonymous) and outcome: allowed, unauthorized, rate_limited",
+            metrics.callers.clone(),
+        );
         registry.register(
             "backend_upstream_requests",
             "Downloads from the external log provider, by outcome",
@@ -57,6 +70,15 @@ impl UpstreamMetrics {
         metrics
     }
 
+    fn count_caller(&self, caller: &str, outcome: &'static str) {
+        self.callers
+            .get_or_create(&CallerLabels {
+                caller: caller.to_string(),
+                outcome,
+            })
+            .inc();
+    }
+
     fn count(&self, outcome: &'static str) {
         self.requests
             .get_or_create(&OutcomeLabels { outcome })
@@ -64,9 +86,17 @@ impl UpstreamMetrics {
     }
 }
 
+/// Who may download, and how often.
+#[derive(Clone)]
+pub struct Access {
+    pub callers: crate::callers::Callers,
+    pub limit: crate::rate_limit::DownloadLimit,
+}
+
 /// The configured provider client; `None` inside when the integration is disabled.
 #[derive(Clone)]
 pub struct ExternalLogs {
+    access: Access,
     upstream: Option<Upstream>,
     metrics: UpstreamMetrics,
     /// EXTERNAL_LOGS_MAX_LIMIT: the largest `limit` passed on.
@@ -124,6 +154,7 @@ impl ExternalLogs {
         config: &Config,
         metrics: UpstreamMetrics,
         watch: impl FnOnce(&std::path::Path) -> Result<Reloadable<HeaderValue>, SecretFileError>,
+        access: Access,
     ) -> Result<Self, ConfigError> {
         let upstream = match integration {
             None => None,
@@ -158,6 +189,7 @@ impl ExternalLogs {
             }
         };
         Ok(Self {
+            access,
             upstream,
             metrics,
             max_limit: config.max_limit,
@@ -175,6 +207,8 @@ impl ExternalLogs {
     ),
     responses(
         (status = 200, description = "The provider's body, streamed: JSON Lines, each line one ProviderLogLine (the array stands for the lines of the stream)", body = [ProviderLogLine], content_type = "application/x-ndjson"),
+        (status = 401, description = "API_TOKENS_FILE is set and the request has no known bearer token", body = platform::error::ErrorBody),
+        (status = 429, description = "The caller is over DOWNLOAD_RATE_LIMIT; Retry-After says when to come back", body = platform::error::ErrorBody),
         (status = 400, description = "since or limit is invalid (checked here), or the provider refused the query (HTTP 400 or 422 upstream)", body = platform::error::ErrorBody),
         (status = 502, description = "The provider rejected the key, refused the request or is down", body = platform::error::ErrorBody),
         (status = 503, description = "The integration is not configured", body = platform::error::ErrorBody),
@@ -182,9 +216,45 @@ impl ExternalLogs {
     ))]
 pub async fn download(
     State(logs): State<ExternalLogs>,
+    headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    let Some(caller) = logs.access.callers.identify(&headers) else {
+        logs.metrics.count_caller("unknown", "unauthorized");
+        tracing::info!(
+            caller = "unknown",
+            outcome = "unauthorized",
+            "download refused"
+        );
+        let mut response = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "missing or unknown bearer token",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return Ok(response);
+    };
+    if let Err(wait) = logs.access.limit.check(&caller) {
+        logs.metrics.count_caller(&caller, "rate_limited");
+        tracing::info!(caller = %caller, outcome = "rate_limited", "download refused");
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("over DOWNLOAD_RATE_LIMIT; retry in {seconds} s"),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        return Ok(response);
+    }
+    logs.metrics.count_caller(&caller, "allowed");
+    tracing::info!(caller = %caller, "download");
     // Refused here, with the code the document declares, rather than after a round trip.
     if let Some(since) = params.get("since") {
         platform::query::since(since)?;

@@ -22,7 +22,7 @@ KNOWN_ENV = {
     "LISTEN_ADDR", "DRAIN_PERIOD", "SHUTDOWN_TIMEOUT", "REQUEST_TIMEOUT", "HEADER_READ_TIMEOUT",
     "MAX_BODY_BYTES", "MAX_HEADER_BYTES", "MAX_CONNECTIONS", "LOG_FORMAT", "RUST_LOG",
     "SIMULATED_LATENCY_MS", "EXTERNAL_LOGS_URL", "EXTERNAL_INTEGRATION_KEY",
-    "EXTERNAL_INTEGRATION_KEY_FILE", "PROVIDER_KEY_FILE",
+    "EXTERNAL_INTEGRATION_KEY_FILE", "PROVIDER_KEY_FILE", "API_TOKENS_FILE", "DOWNLOAD_RATE_LIMIT",
     "EXTERNAL_LOGS_CONNECT_TIMEOUT", "EXTERNAL_LOGS_TIMEOUT", "EXTERNAL_LOGS_RETRIES",
     "EXTERNAL_LOGS_STREAM_TIMEOUT",
     "PROVIDER_KEY", "LOG_DIR", "INSTANCE_ID", "LOG_SEGMENT_BYTES", "LOG_RETENTION_BYTES",
@@ -128,6 +128,20 @@ def assert_key_from_mounted_secret(workload: dict[str, Any], variable: str) -> N
     volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
     assert volume["secret"] == {"secretName": "abn-stack-integration-key", "defaultMode": 0o440}
     assert pod["securityContext"]["fsGroup"] == 65532
+
+
+def test_caller_tokens_come_from_a_mounted_secret() -> None:
+    """apiTokensSecretName: its directory mounted read-only like the key, API_TOKENS_FILE naming
+    the tokens' file; downloadRateLimit renders DOWNLOAD_RATE_LIMIT."""
+    docs = objects("prod", extra={"backend-api": {"apiTokensSecretName": "callers", "config": {"downloadRateLimit": 30}}})
+    pod = one(docs, "Deployment", "abn-stack-backend-api")["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["API_TOKENS_FILE"] == "/var/run/secrets/abn-stack/api-tokens/api-tokens"
+    assert env["DOWNLOAD_RATE_LIMIT"] == "30"
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "api-tokens")
+    assert mount == {"name": "api-tokens", "mountPath": "/var/run/secrets/abn-stack/api-tokens", "readOnly": True}
+    volume = next(v for v in pod["volumes"] if v["name"] == "api-tokens")
+    assert volume["secret"] == {"secretName": "callers", "defaultMode": 0o440}
 
 
 def test_env_delivery_is_an_opt_in_that_rolls_the_pods() -> None:

@@ -93,7 +93,12 @@ DRAIN_PERIOD; the binary owns every other default.
 {{- include "backend-api.envVar" (list "REQUEST_TIMEOUT" $c.requestTimeout) }}
 {{- include "backend-api.envVar" (list "DRAIN_PERIOD" $c.drainPeriodSeconds "s") }}
 {{- include "backend-api.envVar" (list "SHUTDOWN_TIMEOUT" $c.shutdownTimeoutSeconds "s") }}
+{{- include "backend-api.envVar" (list "DOWNLOAD_RATE_LIMIT" $c.downloadRateLimit) }}
 {{- include "backend-api.envVar" (list "RUST_LOG" $c.rustLog) }}
+{{- with .Values.apiTokensSecretName }}
+- name: API_TOKENS_FILE
+  value: {{ printf "/var/run/secrets/abn-stack/api-tokens/%s" $.Values.apiTokensSecretKey | quote }}
+{{- end }}
 {{- range $name, $value := $c.extraEnv }}
 - name: {{ $name }}
   value: {{ $value | quote }}
@@ -133,12 +138,24 @@ applies it, readable by the pod's group only). Empty in env delivery or without 
     # 0440
     defaultMode: 288
 {{- end }}
+{{- with .Values.apiTokensSecretName }}
+- name: api-tokens
+  secret:
+    secretName: {{ . }}
+    # 0440
+    defaultMode: 288
+{{- end }}
 {{- end }}
 
 {{- define "backend-api.keyMounts" -}}
 {{- if and .Values.integrationKeySecretName (eq .Values.integrationKeyDelivery "file") }}
 - name: integration-key
   mountPath: {{ include "backend-api.keyDir" . }}
+  readOnly: true
+{{- end }}
+{{- if .Values.apiTokensSecretName }}
+- name: api-tokens
+  mountPath: /var/run/secrets/abn-stack/api-tokens
   readOnly: true
 {{- end }}
 {{- end }}

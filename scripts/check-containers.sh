@@ -91,8 +91,13 @@ awk '$2 > 15 {print "check-containers: WARNING: " $1 " is " $2 " MB, over the 15
 # a fresh random key, short simulated latencies, a fast health-check loop and no automatic restart
 # (the test decides when data-api comes back, so the outage is long enough to be recorded).
 export ABN_IMAGE_TAG="$tag"
-export ABN_INTEGRATION_KEY
+export ABN_INTEGRATION_KEY ABN_INTEGRATION_KEY_FILE
 ABN_INTEGRATION_KEY=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+# The compose secret's file; readable by uid 65532 (compose 1.29 mounts it with this mode).
+ABN_INTEGRATION_KEY_FILE=$work_dir/integration-key
+printf '%s
+' "$ABN_INTEGRATION_KEY" >"$ABN_INTEGRATION_KEY_FILE"
+chmod 0444 "$ABN_INTEGRATION_KEY_FILE"
 export ABN_BACKEND_PORT="" ABN_DATA_API_PORT="" ABN_LOG_PROVIDER_PORT="" ABN_HEALTH_CHECK_PORT=""
 export ABN_BACKEND_LATENCY_MS=50 ABN_DATA_LATENCY_MS=1500 ABN_HEALTHCHECK_INTERVAL=1s
 export ABN_RESTART_POLICY=no

@@ -257,3 +257,59 @@ async fn metrics_content_type_follows_the_scrapers_accept() {
     );
     assert!(!page.contains("# EOF"), "{page}");
 }
+
+/// EXTERNAL_INTEGRATION_KEY_FILE: a missing, empty or bad file, or the file next to the variable,
+/// stops a start and fails --check-config alike, in one line naming the variable, never the key.
+#[test]
+fn key_file_errors_stop_the_start_and_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, " \n").unwrap();
+    let bad = dir.path().join("bad");
+    std::fs::write(&bad, format!("{KEY} with a space")).unwrap();
+    let good = dir.path().join("good");
+    std::fs::write(&good, format!("{KEY}\n")).unwrap();
+    let url = ("EXTERNAL_LOGS_URL", "http://127.0.0.1:9/v1/logs");
+    let file = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let (missing, empty, bad, good) = (file(&missing), file(&empty), file(&bad), file(&good));
+    let cases = [
+        (
+            vec![url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*missing)],
+            "cannot read",
+        ),
+        (
+            vec![url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*empty)],
+            "is empty",
+        ),
+        (
+            vec![url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*bad)],
+            "visible ASCII",
+        ),
+        (
+            vec![
+                url,
+                ("EXTERNAL_INTEGRATION_KEY_FILE", &*good),
+                ("EXTERNAL_INTEGRATION_KEY", KEY),
+            ],
+            "not both",
+        ),
+    ];
+    for (envs, problem) in &cases {
+        for (code, output) in [
+            run_to_exit(envs),
+            test_support::check_config(BIN, &[], envs),
+        ] {
+            assert_eq!(code, 2, "{envs:?}: {output}");
+            assert_eq!(output.trim().lines().count(), 1, "one line: {output}");
+            assert!(
+                output.contains("EXTERNAL_INTEGRATION_KEY") && output.contains(problem),
+                "{problem}: {output}"
+            );
+            assert!(!output.contains(KEY), "no secret: {output}");
+        }
+    }
+    let good_envs = [url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*good)];
+    let (code, output) = test_support::check_config(BIN, &[], &good_envs);
+    assert_eq!((code, output.trim()), (0, "configuration ok"));
+}

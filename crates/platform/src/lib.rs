@@ -17,6 +17,7 @@
 //! | `common_endpoints.rs`, `openapi.rs` | the common endpoints and their OpenAPI description |
 //! | `serve.rs`, `connection.rs`, `http2.rs`, `acceptor.rs`, `first_bytes.rs` | accept loop and drain; one connection; HTTP/2 settings and idle timeout; the acceptor hook; the protocol-detection deadline |
 //! | `run.rs` | a service binary's `main` |
+//! | `secret_file.rs`, `secret_watch.rs`, `secret_metrics.rs`, `reloadable.rs` | reading a secret file; keeping it current (watcher and periodic check); the reload metrics; the value requests read |
 //! | `query.rs` | the `limit` and `since` query parameters every service parses the same way |
 //! | `service_info.rs`, `readiness.rs`, `shutdown.rs`, `config.rs`, `telemetry.rs`, `http_client.rs` | what is running; `/readyz` state; signals; configuration; logs; the outgoing HTTP client |
 
@@ -35,9 +36,13 @@ pub mod openapi;
 mod pipeline;
 pub mod query;
 pub mod readiness;
+pub mod reloadable;
 mod request_context;
 mod route_metrics;
 mod run;
+pub mod secret_file;
+pub mod secret_metrics;
+pub mod secret_watch;
 mod serve;
 mod service;
 pub mod service_info;
@@ -48,6 +53,7 @@ pub use acceptor::Acceptor;
 pub use error::ApiError;
 pub use http2::Http2Settings;
 pub use readiness::Readiness;
+pub use reloadable::Reloadable;
 pub use run::{run, serve_until_signal};
 pub use serve::RunningService;
 pub use service::Service;

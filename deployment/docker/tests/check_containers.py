@@ -278,6 +278,12 @@ def check_backend(stack: Stack, checks: Checks) -> None:
     logs = run(["docker", "logs", stack.container("backend-api")], check=False)
     logs += run(["docker", "logs", stack.container("log-provider")], check=False)
     checks.expect(stack.key not in logs, "the key appears in no container log line")
+    # The key is a compose secret read through the *_FILE variables: not in any container's
+    # environment, so `docker inspect` does not show it.
+    for service in ("backend-api", "log-provider"):
+        env = stack.inspect(service)["Config"]["Env"] or []
+        checks.expect(not any(stack.key in e for e in env) and any(e.endswith("=/run/secrets/integration_key") for e in env),
+                      f"{service} reads the key from /run/secrets/integration_key, not from its environment")
 
 
 def post_record(stack: Stack, message: str, timeout: float = 15) -> Response:

@@ -30,9 +30,10 @@ def histogram(name: str) -> set[str]:
 # The services' /metrics, as docs/contract.md lists them (a new metric is added there and here).
 SERVICE_METRICS = {
     "http_requests_total", "http_requests_in_flight", "build_info",
-    "backend_upstream_requests_total", "backend_upstream_bytes_total",
+    "backend_upstream_requests_total", "backend_upstream_bytes_total", "backend_download_requests_total",
     "data_api_records_written_total", "data_api_store_bytes", "data_api_retention_bytes",
     "data_api_store_writable", "data_api_write_errors_total",
+    "secret_reloads_total", "secret_last_reload_timestamp_seconds",
 } | histogram("http_request_duration_seconds") | histogram("data_api_sync_duration_seconds") \
   | histogram("data_api_commit_batch_size")
 # Outside the services: Prometheus itself, kube-state-metrics (the health-check CronJob has no

@@ -152,11 +152,35 @@ env:
   {{- with (include "backend-api.envVar" (list "RUST_LOG" $p.rustLog) | trim) }}
   {{- . | nindent 2 }}
   {{- end }}
+  {{- if eq $backend.integrationKeyDelivery "env" }}
   - name: PROVIDER_KEY
     valueFrom:
       secretKeyRef:
         name: {{ $backend.integrationKeySecretName }}
         key: {{ $backend.integrationKeySecretKey }}
+  {{- else }}
+  # The same Secret mounted the same way as backend-api's: a rotation reaches both live.
+  - name: PROVIDER_KEY_FILE
+    value: {{ printf "/var/run/secrets/abn-stack/integration-key/%s" $backend.integrationKeySecretKey | quote }}
+volumeMounts:
+  - name: integration-key
+    mountPath: /var/run/secrets/abn-stack/integration-key
+    readOnly: true
+  {{- end }}
+{{- end }}
+
+{{/*
+The log-provider pod's volumes: backend-api's integration Secret, in file delivery.
+*/}}
+{{- define "abn-stack.logProviderVolumes" -}}
+{{- $backend := index .Values "backend-api" }}
+{{- if eq $backend.integrationKeyDelivery "file" }}
+- name: integration-key
+  secret:
+    secretName: {{ $backend.integrationKeySecretName }}
+    # 0440
+    defaultMode: 288
+{{- end }}
 {{- end }}
 
 {{- define "abn-stack.image" -}}

@@ -12,7 +12,7 @@ run: ## the whole system in one process (the all-in-one runner)
 test: ## every test area, as CI runs them
 	scripts/test
 
-test-%: ## one area: test-rust, test-security, test-charts, test-ansible, test-containers
+test-%: ## one area: test-rust, test-security, test-charts, test-ansible, test-containers, test-monitoring
 	scripts/test $*
 
 ci: ## what CI runs on a fresh clone: installs the tools, then the tests

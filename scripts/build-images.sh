@@ -31,13 +31,13 @@ target=x86_64-unknown-linux-gnu
 static_dir=target/static
 context=${IMAGE_CONTEXT_DIR:-build/docker-context}
 prefix=${IMAGE_PREFIX:-abn-stack}
-# IMAGES: a subset to build (the reproducibility check builds health-check alone). Every image
-# carries the health-check binary as its probe.
+# IMAGES: a subset to build (the reproducibility check builds log-provider alone). Every image
+# also carries the probe binary (its container probe).
 read -r -a images <<<"${IMAGES:-${all_images[*]}}"
-binaries=(health-check)
+binaries=(probe)
 for b in "${images[@]}"; do
     [[ " ${all_images[*]} " == *" $b "* ]] || { echo "build-images: unknown image $b (images: ${all_images[*]})" >&2; exit 2; }
-    [[ $b == health-check ]] || binaries+=("$b")
+    binaries+=("$b")
 done
 sbom_dir=${SBOM_DIR:-build/sbom}
 syft_venv=build/venv-syft
@@ -74,7 +74,7 @@ if [[ "${SKIP_CARGO:-0}" != 1 ]]; then
         # --target keeps RUSTFLAGS away from build scripts and proc macros, which must stay dynamic.
         # Size over the last percent of CPU for these I/O-bound services: opt-level "s", one codegen
         # unit and fat LTO make every binary about 30% smaller (backend-api 10.1 -> 6.6 MB), which
-        # keeps each image, service plus its health-check probe, under 15 MB. Only the image build
+        # keeps each image, service plus its probe, under 15 MB. Only the image build
         # does this; `cargo build --release` keeps the workspace profile.
         RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$repo_root=/abn-stack --remap-path-prefix=$cargo_home=/cargo" \
             CARGO_TARGET_DIR="$static_dir" \
@@ -139,8 +139,7 @@ for b in "${images[@]}"; do
     # The SBOM is syft's reading of the image's files, laid out as in the image.
     root="$context.sbom/$b"
     rm -rf "$root" && mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs"
-    cp "$context/bin/health-check" "$root/usr/local/bin/"
-    [[ $b == health-check ]] || cp "$context/bin/$b" "$root/usr/local/bin/"
+    cp "$context/bin/probe" "$context/bin/$b" "$root/usr/local/bin/"
     cp "$context/ca-certificates.crt" "$root/etc/ssl/certs/"
     "$syft_venv/bin/syft" scan --quiet "dir:$root" -o cyclonedx-json="$context.sbom/$b.syft.json"
     sbom="$sbom_dir/$b.cdx.json"

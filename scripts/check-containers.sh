@@ -7,7 +7,7 @@
 # SIGKILL of data-api under write load with no acknowledged record lost, the outage and recovery in
 # the health-check history on its volume, and SIGTERM ending every container cleanly. Before the
 # stack it checks what a scanner sees in the images (deployment/docker/tests/check_image_contents.py:
-# syft, cargo audit bin, the SBOMs) and that the health-check image reproduces
+# syft, cargo audit bin, the SBOMs) and that the log-provider image reproduces
 # (scripts/reproduce-images.sh).
 #
 # Usage, from anywhere in the repository:  scripts/check-containers.sh
@@ -101,10 +101,10 @@ python3 deployment/docker/tests/check_image_contents.py \
     --bin-dir target/static/x86_64-unknown-linux-gnu/release --sbom-dir build/sbom \
     --syft build/venv-syft/bin/syft --epoch "$(git log -1 --format=%ct)" --work "$work_dir"
 
-# Reproducible images, on the smallest one (its binary rebuilt in a second checkout folder); all
+# Reproducible images, on the smallest one, log-provider (its binaries rebuilt in a second checkout folder); all
 # four: scripts/reproduce-images.sh. Uncommitted changes leave nothing to reproduce (exit 77).
 repro_rc=0
-IMAGES=health-check scripts/reproduce-images.sh || repro_rc=$?
+IMAGES=log-provider scripts/reproduce-images.sh || repro_rc=$?
 if (( repro_rc == 77 )); then
     log "reproducibility: NOT CHECKED (uncommitted changes); CI checks it on the commit"
 elif (( repro_rc != 0 )); then
@@ -115,9 +115,14 @@ fi
 # a fresh random key, short simulated latencies, a fast health-check loop and no automatic restart
 # (the test decides when data-api comes back, so the outage is long enough to be recorded).
 export ABN_IMAGE_TAG="$tag"
-export ABN_INTEGRATION_KEY
+export ABN_INTEGRATION_KEY ABN_INTEGRATION_KEY_FILE
 ABN_INTEGRATION_KEY=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-export ABN_BACKEND_PORT="" ABN_DATA_API_PORT="" ABN_LOG_PROVIDER_PORT=""
+# The compose secret's file; readable by uid 65532 (compose 1.29 mounts it with this mode).
+ABN_INTEGRATION_KEY_FILE=$work_dir/integration-key
+printf '%s
+' "$ABN_INTEGRATION_KEY" >"$ABN_INTEGRATION_KEY_FILE"
+chmod 0444 "$ABN_INTEGRATION_KEY_FILE"
+export ABN_BACKEND_PORT="" ABN_DATA_API_PORT="" ABN_LOG_PROVIDER_PORT="" ABN_HEALTH_CHECK_PORT=""
 export ABN_BACKEND_LATENCY_MS=50 ABN_DATA_LATENCY_MS=1500 ABN_HEALTHCHECK_INTERVAL=1s
 export ABN_RESTART_POLICY=no
 

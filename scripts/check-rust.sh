@@ -37,3 +37,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --workspace --locked --no-fail-fast
 fi
+
+echo "== status page in Chromium, metrics in Prometheus"
+rc=0
+scripts/status-page-check.sh || rc=$?
+# Skipped (77, reason printed) only when Chromium or Prometheus cannot be had.
+exit "$rc"

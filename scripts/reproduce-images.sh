@@ -6,7 +6,7 @@
 #
 # Usage, from anywhere in the repository, after scripts/build-images.sh:
 #   scripts/reproduce-images.sh                     all four images (a full release build: minutes)
-#   IMAGES=health-check scripts/reproduce-images.sh the smallest one (what the container check runs)
+#   IMAGES=log-provider scripts/reproduce-images.sh the smallest one (what the container check runs)
 # Exit 0 when everything matches, 1 on any difference, 77 (SKIPPED) on uncommitted changes: the
 # images here are then not of a commit, and there is nothing to reproduce.
 set -euo pipefail
@@ -62,8 +62,8 @@ log "building ${images[*]} of $commit in $second"
 (cd "$second" && IMAGES="${images[*]}" IMAGE_PREFIX="$repro_prefix" scripts/build-images.sh >/dev/null)
 
 failed=0
-# Every image carries the health-check binary.
-for b in $(printf '%s\n' "${images[@]}" health-check | sort -u); do
+# Every image carries the probe binary.
+for b in $(printf '%s\n' "${images[@]}" probe | sort -u); do
     if cmp -s "$target_bin/$b" "$second/$target_bin/$b"; then
         log "binary $b: identical ($(sha256sum "$target_bin/$b" | cut -c1-19))"
     else

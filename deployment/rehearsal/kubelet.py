@@ -197,6 +197,9 @@ class Kubelet:
         self.network = client.networks.create(f"abnrh-{run_id}", driver="bridge", labels=self.labels)
         self.claims: dict[str, str] = {}
         self.host_dir = Path(tempfile.mkdtemp(prefix=f"abnrh-{run_id}-"))
+        #: Secret and ConfigMap folders written: (folder, volume, fsGroup, where), for updates.
+        self.projected: list[tuple[Path, dict[str, Any], int | None, str]] = []
+        self.generation = 0
 
     # --- volumes ---------------------------------------------------------------------------------
 
@@ -222,15 +225,25 @@ class Kubelet:
     def _projected_dir(self, pod: str, volume: dict[str, Any], fs_group: int | None, where: str) -> Path:
         """A Secret or ConfigMap volume as the kubelet writes it: ..<timestamp>/ with the files,
         ..data pointing at it, and one symlink per key through ..data."""
+        root = self.host_dir / pod / volume["name"]
+        root.mkdir(parents=True)
+        self._project(root, volume, fs_group, where)
+        os.chmod(root, 0o755)
+        self.projected.append((root, volume, fs_group, where))
+        return root
+
+    def _project(self, root: Path, volume: dict[str, Any], fs_group: int | None, where: str) -> None:
+        """Writes the volume's current data into a new ..<timestamp>/ and swaps it in the way the
+        kubelet's atomic writer does: a ..data_tmp link renamed over ..data, the old folder removed."""
         kind = "secret" if "secret" in volume else "configMap"
         source = volume[kind]
         name = source["secretName"] if kind == "secret" else source["name"]
         data = self.cluster.whole(kind, name, source.get("optional", False), where)
         items = source.get("items") or [{"key": k, "path": k} for k in sorted(data)]
         default_mode = source.get("defaultMode", 0o644)
-        root = self.host_dir / pod / volume["name"]
-        stamp = root / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{os.getpid()}"
-        stamp.mkdir(parents=True)
+        self.generation += 1
+        stamp = root / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{os.getpid()}{self.generation}"
+        stamp.mkdir()
         for item in items:
             if item["key"] not in data:
                 raise PodFailed(f"{where}: {kind} {name} has no key {item['key']!r}")
@@ -240,13 +253,27 @@ class Kubelet:
             os.chown(target, 0, fs_group if fs_group is not None else 0)
             os.chmod(target, item.get("mode", default_mode))
         os.chmod(stamp, 0o755)
-        (root / "..data").symlink_to(stamp.name)
+        previous = os.readlink(root / "..data") if (root / "..data").is_symlink() else None
+        (root / "..data_tmp").symlink_to(stamp.name)
+        os.replace(root / "..data_tmp", root / "..data")
+        if previous:
+            shutil.rmtree(root / previous)
         for item in items:
             top = item["path"].split("/")[0]
-            if not (root / top).exists():
+            if not (root / top).is_symlink():
                 (root / top).symlink_to(f"..data/{top}")
-        os.chmod(root, 0o755)
-        return root
+
+    def update_secret(self, name: str, data: dict[str, str]) -> list[Path]:
+        """A changed Secret, as the kubelet's sync delivers it: every mounted copy swapped in
+        place (the containers keep running). Returns the volume folders updated."""
+        self.cluster.secrets[name] = dict(data)
+        updated = []
+        for root, volume, fs_group, where in self.projected:
+            # Pods removed since (their folders with them) are skipped.
+            if (volume.get("secret") or {}).get("secretName") == name and root.exists():
+                self._project(root, volume, fs_group, where)
+                updated.append(root)
+        return updated
 
     def _mounts(self, workload: Workload, pod: str, container: dict[str, Any], fs_group: int | None,
                 scratch: list[Any]) -> list[docker.types.Mount]:

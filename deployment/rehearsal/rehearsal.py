@@ -6,7 +6,8 @@ every workload's --check-config Job), then the release's workloads (every replic
 Deployment and StatefulSet, started together, each waited for through its startup, readiness and
 liveness probes), then one run of each CronJob's job template, then the `helm test` pods. Then:
 backend-api serves /api_1 and downloads logs from the dev log-provider with the rendered key;
-data-api accepts records and returns them; the CronJob's history is on its claim. Then a rollout:
+data-api accepts records and returns them; the CronJob's history is on its claim. Then a key
+rotation through the mounted Secret, reloaded live without a restart. Then a rollout:
 every serving pod gets SIGTERM and must exit 0 within its terminationGracePeriodSeconds, is started
 again on the same volumes, becomes ready again, and data-api still has every record it
 acknowledged. Everything the run created is removed at the end, whatever happened.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+import time
 from typing import Any, Callable
 
 import docker
@@ -77,6 +79,7 @@ class Rehearsal:
             self.cronjobs()
             self.hooks("test")
             self.user_checks()
+            self.rotate_key()
             self.rollout()
             for pod in self.serving:
                 self.kubelet.still_live(pod)
@@ -176,6 +179,73 @@ class Rehearsal:
             ids = self._write_records(pod, 3)
             self._expect_records(pod, ids, "after writing")
         self.result.checks.append("data-api POST /logs then GET /logs: every record read back, on every replica")
+        for pod in self._component("health-check"):
+            self._expect_status_page(pod)
+
+    def _expect_status_page(self, pod: RunningPod) -> None:
+        """health-check serve (healthCheck.mode serve): every target up in /api/v1/status, reached
+        through the release's Services (bounded: 60 polls of 0.5 s)."""
+        args = pod.workload.pod_spec["containers"][0]["args"]
+        targets = {a.split("=", 1)[0] for a, flag in zip(args[1:], args) if flag == "--target"}
+        up: set[str] = set()
+        for _ in range(60):
+            answer = _http("GET", self._url(pod, "/api/v1/status"))
+            if answer.status_code == 200:
+                up = {t["target"] for t in answer.json()["targets"] if t["up"]}
+                if up >= targets:
+                    break
+            time.sleep(0.5)
+        else:
+            container = pod.workload.pod_spec["containers"][0]["name"]
+            raise PodFailed(f"{pod.name}: /api/v1/status shows {sorted(up)} up, not every target of {sorted(targets)}"
+                            f"\n  health-check log:\n    {pod.logs(container)}")
+        page = _http("GET", self._url(pod, "/"))
+        if page.status_code != 200 or not all(f"<h2>{t}</h2>" in page.text for t in targets):
+            raise PodFailed(f"{pod.name}: GET / answered {page.status_code} without a section per target")
+        self.result.checks.append(f"health-check serve: /api/v1/status and the page show {', '.join(sorted(targets))} "
+                                  "up through the release's Services")
+
+    def rotate_key(self) -> None:
+        """A key rotation through the mounted Secret: the Secret changes, the kubelet swaps every
+        mounted copy, and backend-api (and the in-release provider) reload it live. Each backend
+        pod must report the reload in secret_reloads_total, download with the new key, and still
+        be the same container (started once, never restarted)."""
+        backends = self._component("backend-api")
+        volumes = [v for p in backends[:1] for v in p.workload.pod_spec.get("volumes") or [] if "secret" in v]
+        if self.provider[0] != "release" or not volumes:
+            self.result.skipped.append("key rotation: needs the in-release provider and the key from a mounted Secret")
+            return
+        secret = volumes[0]["secret"]["secretName"]
+        key = next(iter(self.cluster.whole("secret", secret, False, "rotation")))
+        before = {p.name: {n: (c.attrs["Id"], c.attrs["State"]["StartedAt"]) for n, c in p.containers.items()} for p in backends}
+        updated = self.kubelet.update_secret(secret, {key: f"rotated-{secrets.token_hex(16)}"})
+        reload_ok = 'secret_reloads_total{secret="external_integration_key",outcome="ok"}'
+        for pod in backends:
+            deadline = time.monotonic() + 60
+            while self._metric(pod, reload_ok) < 1:
+                if time.monotonic() > deadline:
+                    raise PodFailed(f"{pod.name}: no reload of the rotated key within 60 s (of {reload_ok})")
+                time.sleep(0.2)
+            answer = _http("GET", self._url(pod, "/download_external_logs?limit=5"))
+            if answer.status_code != 200:
+                raise PodFailed(f"{pod.name}: after the rotation /download_external_logs answered "
+                                f"{answer.status_code} {answer.text[:200]}")
+            for name, container in pod.containers.items():
+                container.reload()
+                now = (container.attrs["Id"], container.attrs["State"]["StartedAt"])
+                if now != before[pod.name][name] or container.attrs.get("RestartCount", 0):
+                    raise PodFailed(f"{pod.name}: container {name} was restarted by the rotation")
+            self.kubelet.still_live(pod)
+        self.result.checks.append(f"key rotation: Secret {secret} swapped in {len(updated)} mounted copies; every "
+                                  "backend-api reloaded it live (secret_reloads_total ok) and downloads with it, "
+                                  "same containers, no restart")
+
+    def _metric(self, pod: RunningPod, series: str) -> float:
+        answer = _http("GET", self._url(pod, "/metrics"))
+        for line in answer.text.splitlines():
+            if line.startswith(series + " "):
+                return float(line.split()[-1])
+        return 0.0
 
     def _write_records(self, pod: RunningPod, count: int) -> list[str]:
         ids = []

@@ -49,6 +49,17 @@ def test_the_release_deploys(engine: docker.DockerClient, source: str) -> None:
     assert any("SIGTERM: exit 0" in line for line in result.pods), result.pods
 
 
+def test_health_check_serve_mode_deploys(engine: docker.DockerClient) -> None:
+    """healthCheck.mode serve: the Deployment's probes pass, and its page shows every target up
+    through the release's Services (rehearsal.user_checks)."""
+    result = rehearse(engine, "dev", {"healthCheck": {"mode": "serve"}})
+    print("\n" + "\n".join(result.lines()))
+    assert any(line.startswith("Deployment/abn-stack-health-check ") and "ready and live" in line
+               for line in result.pods), result.pods
+    assert not [line for line in result.pods if line.startswith("CronJob/")], result.pods
+    assert any(check.startswith("health-check serve:") for check in result.checks), result.checks
+
+
 def test_the_config_check_hook_stops_a_bad_value_before_any_pod(engine: docker.DockerClient) -> None:
     with pytest.raises(PodFailed) as failure:
         rehearse(engine, "dev", OLD_TIMEOUTS)

@@ -3,7 +3,8 @@
 under errors, then every log, response, metrics page and file they wrote is searched for it.
 
 Started on loopback: log-provider (PROVIDER_KEY), backend-api wired to it (the same key, debug
-logging), data-api, and the fault cases: a backend with a wrong key, one whose provider is down,
+logging), the same pair with the keys from files (PROVIDER_KEY_FILE, EXTERNAL_INTEGRATION_KEY_FILE;
+their reloads are searched by secret_rotation.py), data-api, and the fault cases: a backend with a wrong key, one whose provider is down,
 one whose provider is slow (PROVIDER_FIRST_BYTE_DELAY beyond the backend's budget). Clients also
 send the key where it does not belong (to data-api, to the backend's own routes, to the provider
 as a wrong guess) and in query strings, which services must not echo. Configuration errors
@@ -57,13 +58,16 @@ class Stack:
         self.procs = []
         self.responses = []  # (label, bytes)
 
-    def start(self, name, label, **env):
+    def start(self, name, label, run_as=None, **env):
         port = free_port()
         log = open(self.work / f"{label}.log", "wb")
         full_env = dict(os.environ, LISTEN_ADDR=f"127.0.0.1:{port}", LOG_FORMAT="json",
                         RUST_LOG="debug", **env)
         proc = subprocess.Popen([str(self.bin_dir / name)], env=full_env, stdout=log,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT,
+                                # As a pod's runAsUser/runAsGroup: that uid and gid only.
+                                **(dict(user=run_as, group=run_as, extra_groups=[])
+                                   if run_as is not None else {}))
         self.procs.append((label, proc))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -102,6 +106,14 @@ class Stack:
                 print(f"{label} did not stop on SIGTERM", file=sys.stderr)
 
 
+def key_file(work, name, content):
+    """A key file outside the searched folder: its own content is no leak."""
+    folder = Path(work).parent / (Path(work).name + "-keys")
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(content)
+    return folder / name
+
+
 def config_errors(bin_dir, work):
     """Start-up errors and --help with the key in the environment: nothing echoes it."""
     outputs = []
@@ -119,6 +131,18 @@ def config_errors(bin_dir, work):
         ("log-provider bad limit", "log-provider",
          dict(PROVIDER_KEY=KEY, PROVIDER_MAX_LIMIT="lots"), [], 2),
         ("log-provider --help", "log-provider", dict(PROVIDER_KEY=KEY), ["--help"], 0),
+        # The _FILE mode: a bad file's content, a variable next to its file.
+        ("backend-api key file with a control character", "backend-api",
+         dict(EXTERNAL_LOGS_URL="http://127.0.0.1:9/v1/logs",
+              EXTERNAL_INTEGRATION_KEY_FILE=str(key_file(work, "bad-key", KEY + "\x01ctl"))),
+         [], 2),
+        ("backend-api key and key file", "backend-api",
+         dict(EXTERNAL_LOGS_URL="http://127.0.0.1:9/v1/logs", EXTERNAL_INTEGRATION_KEY=KEY,
+              EXTERNAL_INTEGRATION_KEY_FILE=str(key_file(work, "key", KEY))), [], 2),
+        ("log-provider key file with a bad line", "log-provider",
+         dict(PROVIDER_KEY_FILE=str(key_file(work, "bad-keys", f"{KEY}\n{KEY} x"))), [], 2),
+        ("log-provider key and key file", "log-provider",
+         dict(PROVIDER_KEY=KEY, PROVIDER_KEY_FILE=str(key_file(work, "keys", KEY))), [], 2),
     ]
     failures = []
     for label, name, env, argv, expected in cases:
@@ -142,6 +166,14 @@ def drive(stack, bin_dir):
                           EXTERNAL_INTEGRATION_KEY=KEY)
     data = stack.start("data-api", "data-api", SIMULATED_LATENCY_MS="0",
                        LOG_DIR=str(stack.work / "data"), INSTANCE_ID="hygiene")
+    # The same pair with the keys from files (PROVIDER_KEY_FILE, EXTERNAL_INTEGRATION_KEY_FILE).
+    provider_file = stack.start("log-provider", "log-provider-key-file",
+                                PROVIDER_KEY_FILE=str(key_file(stack.work, "keys",
+                                                               f"{WRONG_KEY}\n{KEY}\n")))
+    backend_file = stack.start("backend-api", "backend-api-key-file", SIMULATED_LATENCY_MS="0",
+                               EXTERNAL_LOGS_URL=f"http://127.0.0.1:{provider_file}/v1/logs",
+                               EXTERNAL_INTEGRATION_KEY_FILE=str(key_file(stack.work, "key",
+                                                                          KEY)))
     # Faults: wrong key, provider down, provider slow.
     wrong = stack.start("backend-api", "backend-api-wrong-key", SIMULATED_LATENCY_MS="0",
                         EXTERNAL_LOGS_URL=f"http://127.0.0.1:{provider}/v1/logs",
@@ -174,6 +206,8 @@ def drive(stack, bin_dir):
             jobs.append(pool.submit(expect, backend, f"/download_external_logs?limit={i % 50 + 1}"
                                     f"&since=2026-01-01T00:00:00Z", 200))
             jobs.append(pool.submit(expect, backend, "/api_1", 200, client_auth))
+            jobs.append(pool.submit(expect, backend_file, f"/download_external_logs?limit="
+                                    f"{i % 50 + 1}", 200))
             jobs.append(pool.submit(expect, data, "/logs", 201, {
                 "Content-Type": "application/json", **client_auth}, "POST",
                 b'{"message": "load ' + str(i).encode() + b'"}'))
@@ -192,10 +226,22 @@ def drive(stack, bin_dir):
            b'{"message": "' + CLIENT_KEY.encode())
     expect(data, f"/nope/{CLIENT_KEY}", 404, client_auth)
     # What operators and scrapers read.
-    for port in (provider, backend, data, wrong, down, slow, slow_provider):
+    for port in (provider, backend, data, wrong, down, slow, slow_provider, provider_file,
+                 backend_file):
         for path in ("/metrics", "/readyz", "/version", "/openapi.json", "/healthz"):
             stack.request(port, "GET", path)
     return expectations
+
+
+def find_secrets(haystacks, named_secrets):
+    """Where any form of any (name, secret) appears among (label, bytes) haystacks."""
+    places = []
+    for name, key in named_secrets:
+        for form, needle in forms(key).items():
+            for label, data in haystacks:
+                if needle in data:
+                    places.append(f"{name} ({form}) in {label}")
+    return places
 
 
 def search(stack, work):
@@ -210,12 +256,8 @@ def search(stack, work):
             data = path.read_bytes()
             total += len(data)
             haystacks.append((str(path.relative_to(work)), data))
-    for name, key in (("the integration key", KEY), ("the wrong key", WRONG_KEY),
-                      ("a client's credential", CLIENT_KEY)):
-        for form, needle in forms(key).items():
-            for label, data in haystacks:
-                if needle in data:
-                    places.append(f"{name} ({form}) in {label}")
+    places += find_secrets(haystacks, (("the integration key", KEY), ("the wrong key", WRONG_KEY),
+                                       ("a client's credential", CLIENT_KEY)))
     # Canaries: what must be in these haystacks is found by the same search, so an empty or
     # unreadable haystack cannot pass for a clean one.
     canaries = {b"external log integration enabled": "backend-api.log",
@@ -230,13 +272,19 @@ def search(stack, work):
     return places
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bin_dir_and_work(doc):
+    """The command line of the scripts that start the binaries: --bin-dir and --work (created)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--bin-dir", required=True)
     parser.add_argument("--work", required=True)
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    return args, work
+
+
+def main():
+    args, work = bin_dir_and_work(__doc__)
 
     failures = config_errors(args.bin_dir, work)
     stack = Stack(args.bin_dir, work)

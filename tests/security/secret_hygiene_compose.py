@@ -54,12 +54,21 @@ class Stack:
         test_file = Path(compose_file).parent / "tests" / "compose.test.yaml"
         self.base = [*compose, "-p", self.project, "-f", str(compose_file), "-f", str(test_file),
                      "-f", str(self.override)]
-        self.env = dict(os.environ, ABN_INTEGRATION_KEY=KEY, ABN_IMAGE_TAG=tag, RUST_LOG="debug",
+        self.env = dict(os.environ, ABN_INTEGRATION_KEY_FILE=self.key_file("key", KEY),
+                        ABN_IMAGE_TAG=tag, RUST_LOG="debug",
                         ABN_BACKEND_PORT="", ABN_DATA_API_PORT="", ABN_LOG_PROVIDER_PORT="",
+                        ABN_HEALTH_CHECK_PORT="",
                         ABN_BACKEND_LATENCY_MS="0", ABN_DATA_LATENCY_MS="0",
                         ABN_HEALTHCHECK_INTERVAL="1s", ABN_RESTART_POLICY="no")
         self.responses = []
         self.write_override(slow=False)
+
+    def key_file(self, name, key):
+        """The compose secret's file, readable by uid 65532 (compose 1.29 keeps the host mode)."""
+        path = self.work / name
+        path.write_text(key + "\n")
+        path.chmod(0o444)
+        return str(path)
 
     def write_override(self, slow):
         # Debug logs everywhere: the key must stay out of those too.
@@ -179,7 +188,8 @@ def main():
 
         # Wrong key: only the backend is recreated with it.
         stack.compose("up", "-d", "--no-deps", "backend-api",
-                      env={**stack.env, "ABN_INTEGRATION_KEY": WRONG_KEY})
+                      env={**stack.env,
+                           "ABN_INTEGRATION_KEY_FILE": stack.key_file("wrong-key", WRONG_KEY)})
         backend = stack.port("backend-api", 5000)
         stack.wait_ready(backend)
         expect(backend, "/download_external_logs", 502)

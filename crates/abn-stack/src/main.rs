@@ -1,8 +1,9 @@
 //! `abn-stack`: the whole system in one process, for a first look and local development.
 //!
 //! `cargo run --release` starts log-provider, backend-api (wired to it with a key generated at
-//! start and never printed), data-api (records under `./var/logs`) and the health-check loop
-//! (history under `./var/health`), prints the URLs to try, and stops gracefully on Ctrl-C.
+//! start and never printed), data-api (records under `./var/logs`) and `health-check serve` (its
+//! history under `./var/health`, its status page on 127.0.0.1:5003), prints the URLs to try,
+//! the status page's among them, and stops gracefully on Ctrl-C.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -42,6 +43,10 @@ struct Cli {
     /// Simulated work of data-api `GET /`, in milliseconds (legacy containers: 3000).
     #[arg(long, env = "ABN_DATA_LATENCY_MS", default_value_t = 300)]
     data_latency_ms: u64,
+
+    /// Address of the health-check status page (`health-check serve`).
+    #[arg(long, env = "ABN_HEALTH_ADDR", default_value_t = health_check::serve::DEFAULT_ADDR)]
+    health_addr: SocketAddr,
 
     /// How often the health-check loop probes every service.
     #[arg(long, env = "ABN_HEALTH_INTERVAL", default_value = "10s", value_parser = parse_duration)]
@@ -115,16 +120,30 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<(), String> {
         health_check::RunConfig::new(targets, health_check::HistoryOutput::file(&history));
     health.print_human_lines = cli.print_health;
 
-    print_banner(&backend, &data, &provider, &history);
+    let status = health_check::serve::status_service(
+        health,
+        cli.health_interval,
+        ServerArgs::local(cli.health_addr),
+        shutdown.clone(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let status_page = bind(status.service, cli.health_addr, "health-check").await?;
 
-    let health_loop = health_check::run_loop(health, cli.health_interval, shutdown.clone());
-    let (backend, data, provider, health) = tokio::join!(
+    print_banner(&backend, &data, &provider, &status_page, &history);
+
+    let (backend, data, provider, status_page, health) = tokio::join!(
         backend.serve(shutdown.clone()),
         data.serve(shutdown.clone()),
         provider.serve(shutdown.clone()),
-        health_loop,
+        status_page.serve(shutdown.clone()),
+        status.probes,
     );
-    backend.and(data).and(provider).map_err(|e| e.to_string())?;
+    backend
+        .and(data)
+        .and(provider)
+        .and(status_page)
+        .map_err(|e| e.to_string())?;
     health.map(|_| ()).map_err(|e| e.to_string())
 }
 
@@ -151,12 +170,14 @@ fn print_banner(
     backend: &RunningService,
     data: &RunningService,
     provider: &RunningService,
+    status_page: &RunningService,
     history: &std::path::Path,
 ) {
-    let (b, d, p) = (
+    let (b, d, p, h) = (
         backend.local_addr(),
         data.local_addr(),
         provider.local_addr(),
+        status_page.local_addr(),
     );
     let banner = format!(
         "\nabn-stack is running. Try:\n\
@@ -165,6 +186,7 @@ fn print_banner(
          \x20 data-api      http://{d}   curl http://{d}/   (writes a record)\n\
          \x20                             curl 'http://{d}/logs?limit=10'\n\
          \x20 log-provider  http://{p}   (needs the per-run key; backend-api has it)\n\
+         \x20 status page   http://{h}/   (health-check serve: /api/v1/status, /badge/<name>.svg)\n\
          \x20 every service: /healthz /readyz /metrics /version /openapi.json\n\
          \x20 health history: {}   (cargo run -p health-check -- report --input {})\n\
          Ctrl-C stops everything gracefully.\n",

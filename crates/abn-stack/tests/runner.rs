@@ -1,6 +1,7 @@
 //! The all-in-one runner as a user starts it: every service answers, the backend is wired to the
-//! provider, records land under the var folder, the health loop writes its history, and Ctrl-C
-//! (SIGINT) stops everything with exit code 0.
+//! provider, records land under the var folder, the health loop writes its history, the status
+//! page the banner names shows every service up, and Ctrl-C (SIGINT) stops everything with exit
+//! code 0.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -25,6 +26,7 @@ async fn the_whole_stack_runs_in_one_process_and_stops_on_ctrl_c() {
         .env("ABN_BACKEND_ADDR", "127.0.0.1:0")
         .env("ABN_DATA_ADDR", "127.0.0.1:0")
         .env("ABN_PROVIDER_ADDR", "127.0.0.1:0")
+        .env("ABN_HEALTH_ADDR", "127.0.0.1:0")
         .env("ABN_API_LATENCY_MS", "0")
         .env("ABN_DATA_LATENCY_MS", "0")
         .env("ABN_HEALTH_INTERVAL", "100ms")
@@ -66,6 +68,7 @@ async fn the_whole_stack_runs_in_one_process_and_stops_on_ctrl_c() {
     let backend = url_after(&banner, "backend-api");
     let data = url_after(&banner, "data-api");
     let provider = url_after(&banner, "log-provider");
+    let status_page = url_after(&banner, "status page");
 
     let api = reqwest::get(format!("{backend}/api_1"))
         .await
@@ -118,6 +121,34 @@ async fn the_whole_stack_runs_in_one_process_and_stops_on_ctrl_c() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(healthy_probes >= 3);
+
+    // The status page the banner names shows every service up (bounded: 200 polls of 50 ms).
+    let mut up = Vec::new();
+    for _ in 0..200 {
+        let status: serde_json::Value = reqwest::get(format!("{status_page}api/v1/status"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or_default();
+        up = status["targets"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter(|t| t["up"] == true)
+                    .map(|t| t["target"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if up.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(up, ["backend-api", "data-api", "log-provider"], "{banner}");
+    let page = reqwest::get(&status_page).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<h2>backend-api</h2>"));
 
     // SAFETY: kill(2) on our own child with a valid signal.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };

@@ -1,7 +1,9 @@
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use platform::config::{parse_duration, ConfigError, ServerArgs, Validate};
+use reqwest::header::HeaderValue;
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -28,6 +30,11 @@ pub struct Config {
     #[arg(long, env = "EXTERNAL_INTEGRATION_KEY", hide_env_values = true)]
     pub external_integration_key: Option<SecretString>,
 
+    /// A file holding the key (a mounted Secret), read at start and reloaded live when it
+    /// changes; instead of EXTERNAL_INTEGRATION_KEY, which keeps the key in the environment.
+    #[arg(long, env = "EXTERNAL_INTEGRATION_KEY_FILE")]
+    pub external_integration_key_file: Option<PathBuf>,
+
     /// Deprecated misspelling of EXTERNAL_INTEGRATION_KEY, still accepted with a warning.
     #[arg(
         long = "external-intgeration-key",
@@ -36,6 +43,16 @@ pub struct Config {
         hide_env_values = true
     )]
     pub legacy_integration_key: Option<SecretString>,
+
+    /// Callers allowed on `/download_external_logs`: a file of `name:token` lines (a mounted
+    /// Secret), reloaded live; unset: no caller authentication (the network is the fence).
+    #[arg(long, env = "API_TOKENS_FILE")]
+    pub api_tokens_file: Option<PathBuf>,
+
+    /// Downloads per minute per caller (its token name); beyond it 429 with Retry-After.
+    /// Unset: no limit.
+    #[arg(long, env = "DOWNLOAD_RATE_LIMIT")]
+    pub download_rate_limit: Option<std::num::NonZeroU32>,
 
     /// Time allowed to open a connection to the provider.
     #[arg(long, env = "EXTERNAL_LOGS_CONNECT_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
@@ -63,7 +80,31 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct Integration {
     pub url: Url,
-    pub key: SecretString,
+    pub key: KeySource,
+}
+
+/// Where the key comes from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// An environment variable or flag: fixed for the life of the process.
+    Value(SecretString),
+    /// EXTERNAL_INTEGRATION_KEY_FILE: read at start, then watched.
+    File(PathBuf),
+}
+
+/// The `Authorization` header sent to the provider for a key (from the variable or the file's
+/// content); the error never quotes the key.
+pub fn authorization(key: &str) -> Result<HeaderValue, String> {
+    if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(
+            "may contain only visible ASCII characters (it is sent in an HTTP header)".to_string(),
+        );
+    }
+    let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
+        .map_err(|_| "is not a valid header value".to_string())?;
+    // Keeps the value out of any header Debug output (and HTTP/2 compression).
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// Settings a warning should be logged about once telemetry is up.
@@ -78,6 +119,9 @@ impl Config {
             simulated_latency_ms: 500,
             external_logs_url: None,
             external_integration_key: None,
+            external_integration_key_file: None,
+            api_tokens_file: None,
+            download_rate_limit: None,
             legacy_integration_key: None,
             connect_timeout: Duration::from_secs(2),
             first_byte_budget: Duration::from_secs(30),
@@ -112,7 +156,7 @@ impl Config {
         }
         let current = non_empty(&self.external_integration_key);
         let legacy = non_empty(&self.legacy_integration_key);
-        let key = match (current, legacy) {
+        let value = match (current, legacy) {
             (Some(key), _) => Some(key),
             (None, Some(key)) => {
                 warnings.0.push(
@@ -123,21 +167,34 @@ impl Config {
             }
             (None, None) => None,
         };
+        let key = match (value, &self.external_integration_key_file) {
+            (Some(_), Some(_)) => return Err(ConfigError::new(
+                "EXTERNAL_INTEGRATION_KEY_FILE",
+                "set either EXTERNAL_INTEGRATION_KEY or EXTERNAL_INTEGRATION_KEY_FILE, not both",
+            )),
+            (Some(value), None) => {
+                authorization(value.expose_secret())
+                    .map_err(|problem| ConfigError::new("EXTERNAL_INTEGRATION_KEY", problem))?;
+                Some(KeySource::Value(value))
+            }
+            // Read now, so that a start and --check-config refuse a missing or empty file.
+            (None, Some(path)) => {
+                platform::secret_file::load(path, authorization).map_err(|err| {
+                    ConfigError::new("EXTERNAL_INTEGRATION_KEY_FILE", err.to_string())
+                })?;
+                Some(KeySource::File(path.clone()))
+            }
+            (None, None) => None,
+        };
         let Some(url) = self.external_logs_url.clone() else {
             return Ok((None, warnings));
         };
         let key = key.ok_or_else(|| {
             ConfigError::new(
                 "EXTERNAL_INTEGRATION_KEY",
-                "required when EXTERNAL_LOGS_URL is set",
+                "required when EXTERNAL_LOGS_URL is set (or EXTERNAL_INTEGRATION_KEY_FILE)",
             )
         })?;
-        if !key.expose_secret().bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ConfigError::new(
-                "EXTERNAL_INTEGRATION_KEY",
-                "may contain only visible ASCII characters (it is sent in an HTTP header)",
-            ));
-        }
         Ok((Some(Integration { url, key }), warnings))
     }
 }
@@ -148,7 +205,12 @@ impl Validate for Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        self.integration().map(drop)
+        self.integration()?;
+        if let Some(path) = &self.api_tokens_file {
+            platform::secret_file::load(path, crate::callers::parse_tokens)
+                .map_err(|err| ConfigError::new("API_TOKENS_FILE", err.to_string()))?;
+        }
+        Ok(())
     }
 }
 
@@ -193,6 +255,35 @@ mod tests {
         c
     }
 
+    fn value(key: KeySource) -> String {
+        match key {
+            KeySource::Value(v) => v.expose_secret().to_string(),
+            KeySource::File(path) => panic!("a file: {path:?}"),
+        }
+    }
+
+    #[test]
+    fn the_key_file_is_read_at_start_and_excludes_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        let mut c = with(Some("http://p/v1/logs"), None, None);
+        c.external_integration_key_file = Some(path.clone());
+        let err = c.integration().unwrap_err();
+        assert_eq!(err.variable, "EXTERNAL_INTEGRATION_KEY_FILE");
+        assert!(err.problem.contains("cannot read"), "{err}");
+        std::fs::write(&path, "\n  \n").unwrap();
+        assert!(c.integration().unwrap_err().problem.contains("empty"));
+        std::fs::write(&path, "file key\n").unwrap();
+        let err = c.integration().unwrap_err();
+        assert!(!err.to_string().contains("file key"), "{err}");
+        std::fs::write(&path, "  filekey\n").unwrap();
+        let (integration, _) = c.integration().unwrap();
+        assert!(matches!(integration.unwrap().key, KeySource::File(p) if p == path));
+        c.external_integration_key = Some(SecretString::from("k".to_string()));
+        let err = c.integration().unwrap_err();
+        assert!(err.problem.contains("not both"), "{err}");
+    }
+
     #[test]
     fn url_without_key_is_a_start_error() {
         let err = with(Some("http://p/v1/logs"), None, None)
@@ -221,7 +312,7 @@ mod tests {
         let (integration, warnings) = with(Some("http://p/v1/logs"), None, Some("k"))
             .integration()
             .unwrap();
-        assert_eq!(integration.unwrap().key.expose_secret(), "k");
+        assert_eq!(value(integration.unwrap().key), "k");
         assert_eq!(warnings.0.len(), 1);
         assert!(warnings.0[0].contains("EXTERNAL_INTGERATION_KEY"));
     }
@@ -231,7 +322,7 @@ mod tests {
         let (integration, warnings) = with(Some("http://p/v1/logs"), Some("new"), Some("old"))
             .integration()
             .unwrap();
-        assert_eq!(integration.unwrap().key.expose_secret(), "new");
+        assert_eq!(value(integration.unwrap().key), "new");
         assert!(warnings.0.is_empty());
     }
 

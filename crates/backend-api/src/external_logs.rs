@@ -10,18 +10,21 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Query, RawQuery, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use backon::{ExponentialBuilder, Retryable};
 use futures_util::TryStreamExt;
+use platform::config::ConfigError;
+use platform::secret_file::SecretFileError;
 use platform::ApiError;
+use platform::Reloadable;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use reqwest::Url;
 use secrecy::ExposeSecret;
 
-use crate::config::{Config, Integration};
+use crate::config::{Config, Integration, KeySource};
 
 /// How an upstream call ended, as a metric label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -29,10 +32,17 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallerLabels {
+    caller: String,
+    outcome: &'static str,
+}
+
 #[derive(Clone)]
 pub struct UpstreamMetrics {
     requests: Family<OutcomeLabels, Counter>,
     bytes: Counter,
+    callers: Family<CallerLabels, Counter>,
 }
 
 impl UpstreamMetrics {
@@ -40,7 +50,13 @@ impl UpstreamMetrics {
         let metrics = Self {
             requests: Family::default(),
             bytes: Counter::default(),
+            callers: Family::default(),
         };
+        registry.register(
+            "backend_download_requests",
+            "Download requests by caller (its token name, or anonymous) and outcome: allowed, unauthorized, rate_limited",
+            metrics.callers.clone(),
+        );
         registry.register(
             "backend_upstream_requests",
             "Downloads from the external log provider, by outcome",
@@ -54,6 +70,15 @@ impl UpstreamMetrics {
         metrics
     }
 
+    fn count_caller(&self, caller: &str, outcome: &'static str) {
+        self.callers
+            .get_or_create(&CallerLabels {
+                caller: caller.to_string(),
+                outcome,
+            })
+            .inc();
+    }
+
     fn count(&self, outcome: &'static str) {
         self.requests
             .get_or_create(&OutcomeLabels { outcome })
@@ -61,9 +86,17 @@ impl UpstreamMetrics {
     }
 }
 
+/// Who may download, and how often.
+#[derive(Clone)]
+pub struct Access {
+    pub callers: crate::callers::Callers,
+    pub limit: crate::rate_limit::DownloadLimit,
+}
+
 /// The configured provider client; `None` inside when the integration is disabled.
 #[derive(Clone)]
 pub struct ExternalLogs {
+    access: Access,
     upstream: Option<Upstream>,
     metrics: UpstreamMetrics,
     /// EXTERNAL_LOGS_MAX_LIMIT: the largest `limit` passed on.
@@ -89,7 +122,8 @@ pub struct ProviderLogLine {
 struct Upstream {
     client: reqwest::Client,
     url: Url,
-    authorization: HeaderValue,
+    /// Taken once per attempt: a reloaded key is used from the next attempt on.
+    authorization: Reloadable<HeaderValue>,
     first_byte_budget: Duration,
     retries: u32,
     stream_timeout: Duration,
@@ -114,23 +148,36 @@ impl UpstreamError {
 }
 
 impl ExternalLogs {
+    /// `watch` turns a key file into the live header value (the service's secret watcher).
     pub fn new(
         integration: Option<Integration>,
         config: &Config,
         metrics: UpstreamMetrics,
-    ) -> Result<Self, reqwest::Error> {
+        watch: impl FnOnce(&std::path::Path) -> Result<Reloadable<HeaderValue>, SecretFileError>,
+        access: Access,
+    ) -> Result<Self, ConfigError> {
         let upstream = match integration {
             None => None,
             Some(integration) => {
                 let client = platform::http_client::builder()
                     .connect_timeout(config.connect_timeout)
                     .user_agent(concat!("abn-stack-backend-api/", env!("CARGO_PKG_VERSION")))
-                    .build()?;
-                let mut authorization =
-                    HeaderValue::from_str(&format!("Bearer {}", integration.key.expose_secret()))
-                        .expect("key validated as visible ASCII at start");
-                // Keeps the value out of any header Debug output (and HTTP/2 compression).
-                authorization.set_sensitive(true);
+                    .build()
+                    .map_err(|e| {
+                        ConfigError::new(
+                            "EXTERNAL_LOGS_URL",
+                            format!("cannot build the HTTP client: {e}"),
+                        )
+                    })?;
+                let authorization = match &integration.key {
+                    KeySource::Value(key) => Reloadable::fixed(
+                        crate::config::authorization(key.expose_secret())
+                            .map_err(|e| ConfigError::new("EXTERNAL_INTEGRATION_KEY", e))?,
+                    ),
+                    KeySource::File(path) => watch(path).map_err(|e| {
+                        ConfigError::new("EXTERNAL_INTEGRATION_KEY_FILE", e.to_string())
+                    })?,
+                };
                 Some(Upstream {
                     client,
                     url: integration.url,
@@ -142,6 +189,7 @@ impl ExternalLogs {
             }
         };
         Ok(Self {
+            access,
             upstream,
             metrics,
             max_limit: config.max_limit,
@@ -159,6 +207,8 @@ impl ExternalLogs {
     ),
     responses(
         (status = 200, description = "The provider's body, streamed: JSON Lines, each line one ProviderLogLine (the array stands for the lines of the stream)", body = [ProviderLogLine], content_type = "application/x-ndjson"),
+        (status = 401, description = "API_TOKENS_FILE is set and the request has no known bearer token", body = platform::error::ErrorBody),
+        (status = 429, description = "The caller is over DOWNLOAD_RATE_LIMIT; Retry-After says when to come back", body = platform::error::ErrorBody),
         (status = 400, description = "since or limit is invalid (checked here), or the provider refused the query (HTTP 400 or 422 upstream)", body = platform::error::ErrorBody),
         (status = 502, description = "The provider rejected the key, refused the request or is down", body = platform::error::ErrorBody),
         (status = 503, description = "The integration is not configured", body = platform::error::ErrorBody),
@@ -166,9 +216,45 @@ impl ExternalLogs {
     ))]
 pub async fn download(
     State(logs): State<ExternalLogs>,
+    headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    let Some(caller) = logs.access.callers.identify(&headers) else {
+        logs.metrics.count_caller("unknown", "unauthorized");
+        tracing::info!(
+            caller = "unknown",
+            outcome = "unauthorized",
+            "download refused"
+        );
+        let mut response = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "missing or unknown bearer token",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return Ok(response);
+    };
+    if let Err(wait) = logs.access.limit.check(&caller) {
+        logs.metrics.count_caller(&caller, "rate_limited");
+        tracing::info!(caller = %caller, outcome = "rate_limited", "download refused");
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("over DOWNLOAD_RATE_LIMIT; retry in {seconds} s"),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        return Ok(response);
+    }
+    logs.metrics.count_caller(&caller, "allowed");
+    tracing::info!(caller = %caller, "download");
     // Refused here, with the code the document declares, rather than after a round trip.
     if let Some(since) = params.get("since") {
         platform::query::since(since)?;
@@ -279,7 +365,10 @@ impl Upstream {
         let response = self
             .client
             .get(url)
-            .header(header::AUTHORIZATION, self.authorization.clone())
+            .header(
+                header::AUTHORIZATION,
+                (*self.authorization.current()).clone(),
+            )
             .timeout(self.stream_timeout)
             .send()
             .await

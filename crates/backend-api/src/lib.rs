@@ -1,8 +1,10 @@
 //! `backend-api`: the legacy simulated operation (`/api_1`, `/health_check`) and the download of
 //! logs from the external provider (`/download_external_logs`).
 
+mod callers;
 mod config;
 mod external_logs;
+mod rate_limit;
 mod simulated;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -40,6 +42,7 @@ fn api_doc(max_limit: u64) -> utoipa::openapi::OpenApi {
 
 /// Validates the configuration and assembles the service; the caller binds and serves it.
 pub async fn service(config: Config) -> Result<platform::Service, ConfigError> {
+    platform::config::Validate::validate(&config)?;
     let (integration, warnings) = config.integration()?;
     for warning in &warnings.0 {
         tracing::warn!("{warning}");
@@ -53,13 +56,23 @@ pub async fn service(config: Config) -> Result<platform::Service, ConfigError> {
         config.server.clone(),
     );
     let metrics = external_logs::UpstreamMetrics::register(service.metrics());
+    let watch = |path: &std::path::Path| {
+        service.watch_secret("external_integration_key", path, config::authorization)
+    };
+    let callers = match &config.api_tokens_file {
+        None => callers::Callers::open(),
+        Some(path) => callers::Callers::tokens(
+            service
+                .watch_secret("api_tokens", path, callers::parse_tokens)
+                .map_err(|err| ConfigError::new("API_TOKENS_FILE", err.to_string()))?,
+        ),
+    };
+    let access = external_logs::Access {
+        callers,
+        limit: rate_limit::DownloadLimit::new(config.download_rate_limit),
+    };
     let external_logs =
-        external_logs::ExternalLogs::new(integration, &config, metrics).map_err(|e| {
-            ConfigError::new(
-                "EXTERNAL_LOGS_URL",
-                format!("cannot build the HTTP client: {e}"),
-            )
-        })?;
+        external_logs::ExternalLogs::new(integration, &config, metrics, watch, access)?;
     let work = simulated::SimulatedWork {
         latency: Duration::from_millis(config.simulated_latency_ms),
     };

@@ -212,3 +212,104 @@ fn check_config_verdicts_without_binding() {
     assert!(out.contains("EXTERNAL_INTEGRATION_KEY"), "{out}");
     assert!(!out.contains(KEY), "no secret: {out}");
 }
+
+/// The real binary's `/metrics`: OpenMetrics for Prometheus' own Accept header (and for none),
+/// the classic text format, with metadata naming the counter samples, for a client that asks
+/// only for `text/plain`.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_content_type_follows_the_scrapers_accept() {
+    let backend = spawn_backend(&[("SIMULATED_LATENCY_MS", "0")]);
+    let client = reqwest::Client::new();
+    client.get(backend.url("/api_1")).send().await.unwrap();
+    let scrape = |accept: Option<&'static str>| {
+        let mut request = client.get(backend.url("/metrics"));
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let content_type = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            (content_type, response.text().await.unwrap())
+        }
+    };
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    for accept in [Some(prometheus), None] {
+        let (content_type, page) = scrape(accept).await;
+        assert_eq!(
+            content_type,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        );
+        assert!(page.contains("# TYPE http_requests counter\n"), "{page}");
+        assert!(page.ends_with("# EOF\n"), "{page}");
+    }
+    let (content_type, page) = scrape(Some("text/plain;version=0.0.4")).await;
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert!(
+        page.contains("# TYPE http_requests_total counter\n"),
+        "{page}"
+    );
+    assert!(
+        page.contains("# TYPE backend_upstream_requests_total counter\n"),
+        "{page}"
+    );
+    assert!(!page.contains("# EOF"), "{page}");
+}
+
+/// EXTERNAL_INTEGRATION_KEY_FILE: a missing, empty or bad file, or the file next to the variable,
+/// stops a start and fails --check-config alike, in one line naming the variable, never the key.
+#[test]
+fn key_file_errors_stop_the_start_and_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, " \n").unwrap();
+    let bad = dir.path().join("bad");
+    std::fs::write(&bad, format!("{KEY} with a space")).unwrap();
+    let good = dir.path().join("good");
+    std::fs::write(&good, format!("{KEY}\n")).unwrap();
+    let url = ("EXTERNAL_LOGS_URL", "http://127.0.0.1:9/v1/logs");
+    let file = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let (missing, empty, bad, good) = (file(&missing), file(&empty), file(&bad), file(&good));
+    let cases = [
+        (
+            vec![url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*missing)],
+            "cannot read",
+        ),
+        (
+            vec![url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*empty)],
+            "is empty",
+        ),
+        (
+            vec![url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*bad)],
+            "visible ASCII",
+        ),
+        (
+            vec![
+                url,
+                ("EXTERNAL_INTEGRATION_KEY_FILE", &*good),
+                ("EXTERNAL_INTEGRATION_KEY", KEY),
+            ],
+            "not both",
+        ),
+    ];
+    for (envs, problem) in &cases {
+        for (code, output) in [
+            run_to_exit(envs),
+            test_support::check_config(BIN, &[], envs),
+        ] {
+            assert_eq!(code, 2, "{envs:?}: {output}");
+            assert_eq!(output.trim().lines().count(), 1, "one line: {output}");
+            assert!(
+                output.contains("EXTERNAL_INTEGRATION_KEY") && output.contains(problem),
+                "{problem}: {output}"
+            );
+            assert!(!output.contains(KEY), "no secret: {output}");
+        }
+    }
+    let good_envs = [url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*good)];
+    let (code, output) = test_support::check_config(BIN, &[], &good_envs);
+    assert_eq!((code, output.trim()), (0, "configuration ok"));
+}

@@ -5,12 +5,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use platform::config::{CheckConfig, ConfigError, LogFormat, Validate, EXIT_CONFIG};
+use platform::config::{CheckConfig, ConfigError, LogFormat, ServerArgs, Validate, EXIT_CONFIG};
 use platform::telemetry::{self, LogStream};
 use platform::Shutdown;
 
 use crate::target::{check_unique_names, parse_target_arg, Target};
-use crate::{file_config, history, report, run_loop, run_once, HistoryOutput, RunConfig, RunError};
+use crate::{
+    file_config, history, report, run_loop, run_once, serve, HistoryOutput, LoopSummary, RunConfig,
+    RunError,
+};
 
 pub const EXIT_HEALTHY: i32 = 0;
 /// A target failed, or the history could not be written.
@@ -39,14 +42,19 @@ pub struct Cli {
 
 impl Validate for Cli {
     fn check_requested(&self) -> bool {
-        self.check.check_config
+        let serve_check = match &self.command {
+            Some(Command::Serve(args)) => args.server.check.check_config,
+            _ => false,
+        };
+        self.check.check_config || serve_check
     }
 
     /// The probe command's targets, YAML file and history settings, as a run resolves them;
     /// `report` has nothing beyond what its parser checks (its input is data, read when it runs).
     fn validate(&self) -> Result<(), ConfigError> {
-        match self.command {
+        match &self.command {
             Some(Command::Report(_)) => Ok(()),
+            Some(Command::Serve(args)) => args.resolve().map(drop),
             None => self.probe.resolve().map(drop),
         }
     }
@@ -56,6 +64,31 @@ impl Validate for Cli {
 pub enum Command {
     /// Per target: probes, uptime %, p50/p99 latency and the last failure, from the history.
     Report(ReportArgs),
+    /// Probe every interval and serve the status page (`/`), `/api/v1/status`,
+    /// `/badge/<target>.svg` and per-target metrics on LISTEN_ADDR (127.0.0.1:5003).
+    Serve(Box<ServeArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// How often every target is probed (the page refreshes as often).
+    #[arg(long, env = "HEALTHCHECK_INTERVAL", default_value = "30s", value_parser = positive_duration)]
+    pub interval: Duration,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+impl ServeArgs {
+    /// The run configuration; the page is built from the history, so it must be a file.
+    pub fn resolve(&self) -> Result<RunConfig, ConfigError> {
+        let config = self.run.resolve()?;
+        serve::require_history_file(&config)?;
+        Ok(config)
+    }
 }
 
 #[derive(Args, Debug)]
@@ -69,6 +102,17 @@ pub struct ProbeArgs {
     #[arg(long, env = "HEALTHCHECK_INTERVAL", value_parser = positive_duration)]
     pub interval: Option<Duration>,
 
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Format of the diagnostic log on stderr: json (default when stderr is not a terminal) or text.
+    #[arg(long, env = "LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// What a probe run needs, whether once, in a loop or serving.
+#[derive(Args, Debug)]
+pub struct RunArgs {
     /// A target as name=url; repeatable, or comma-separated in the variable.
     #[arg(long = "target", env = "HEALTHCHECK_TARGETS", value_name = "NAME=URL",
           value_delimiter = ',', value_parser = parse_target_arg)]
@@ -97,9 +141,10 @@ pub struct ProbeArgs {
     #[arg(long, env = "HEALTHCHECK_TIMEOUT", default_value = "2s", value_parser = positive_duration)]
     pub timeout: Duration,
 
-    /// Format of the diagnostic log on stderr: json (default when stderr is not a terminal) or text.
-    #[arg(long, env = "LOG_FORMAT", value_enum)]
-    pub log_format: Option<LogFormat>,
+    /// Append the legacy human lines to this file as well (the legacy script wrote
+    /// /var/log/health_check.log), dated in TZ like `date`.
+    #[arg(long, env = "HEALTHCHECK_LEGACY_LOG", value_name = "FILE")]
+    pub legacy_log: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -140,8 +185,19 @@ pub enum Mode {
 }
 
 impl ProbeArgs {
-    /// The run configuration, or the one configuration line that says what is wrong.
+    /// The run configuration and mode, or the one configuration line that says what is wrong.
     pub fn resolve(&self) -> Result<(RunConfig, Mode), ConfigError> {
+        let mode = match self.interval {
+            Some(every) if !self.once => Mode::Loop(every),
+            _ => Mode::Once,
+        };
+        Ok((self.run.resolve()?, mode))
+    }
+}
+
+impl RunArgs {
+    /// The run configuration, or the one configuration line that says what is wrong.
+    pub fn resolve(&self) -> Result<RunConfig, ConfigError> {
         const TARGETS: &str = "HEALTHCHECK_TARGETS (--target)";
         const CONFIG: &str = "HEALTHCHECK_CONFIG (--config)";
         check_unique_names(&self.targets).map_err(|e| ConfigError::new(TARGETS, e))?;
@@ -172,14 +228,9 @@ impl ProbeArgs {
                 },
             }
         };
-        let mode = match self.interval {
-            Some(every) if !self.once => Mode::Loop(every),
-            _ => Mode::Once,
-        };
-        Ok((
-            RunConfig::new(targets, history).with_timeout(self.timeout),
-            mode,
-        ))
+        let mut config = RunConfig::new(targets, history).with_timeout(self.timeout);
+        config.legacy_log = self.legacy_log.clone();
+        Ok(config)
     }
 }
 
@@ -187,6 +238,7 @@ impl ProbeArgs {
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Some(Command::Report(args)) => run_report(&args),
+        Some(Command::Serve(args)) => serve::run(&args).await,
         None => run_probes(&cli.probe).await,
     }
 }
@@ -204,17 +256,22 @@ async fn run_probes(args: &ProbeArgs) -> i32 {
             Ok(_) => EXIT_UNHEALTHY,
             Err(e) => fail(&e),
         },
-        Mode::Loop(every) => match run_loop(config, every, Shutdown::on_signals()).await {
-            Ok(summary) if summary.history_failures == 0 => EXIT_HEALTHY,
-            Ok(summary) => {
-                eprintln!(
-                    "health-check: {} of {} runs could not write the health history",
-                    summary.history_failures, summary.runs
-                );
-                EXIT_UNHEALTHY
-            }
-            Err(e) => fail(&e),
-        },
+        Mode::Loop(every) => loop_exit_code(run_loop(config, every, Shutdown::on_signals()).await),
+    }
+}
+
+/// A loop's exit code (the loop mode's and `serve`'s): 0 when every run wrote its history.
+pub(crate) fn loop_exit_code(outcome: Result<LoopSummary, RunError>) -> i32 {
+    match outcome {
+        Ok(summary) if summary.history_failures == 0 => EXIT_HEALTHY,
+        Ok(summary) => {
+            eprintln!(
+                "health-check: {} of {} runs could not write the health history",
+                summary.history_failures, summary.runs
+            );
+            EXIT_UNHEALTHY
+        }
+        Err(e) => fail(&e),
     }
 }
 

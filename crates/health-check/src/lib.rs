@@ -20,12 +20,15 @@
 pub mod cli;
 pub mod file_config;
 pub mod history;
+pub mod legacy_log;
 pub mod probe;
 pub mod record;
 pub mod report;
+pub mod serve;
 pub mod target;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use platform::Shutdown;
@@ -44,6 +47,8 @@ pub struct RunConfig {
     pub history: HistoryOutput,
     /// Print the legacy human line per target on stdout (true).
     pub print_human_lines: bool,
+    /// Append the legacy human lines to this file as well (`--legacy-log`).
+    pub legacy_log: Option<PathBuf>,
 }
 
 impl RunConfig {
@@ -55,6 +60,7 @@ impl RunConfig {
             timeout: Self::DEFAULT_TIMEOUT,
             history,
             print_human_lines: true,
+            legacy_log: None,
         }
     }
 
@@ -115,6 +121,17 @@ pub async fn run_loop(
     interval: Duration,
     shutdown: Shutdown,
 ) -> Result<LoopSummary, RunError> {
+    run_loop_observed(config, interval, shutdown, |_| {}).await
+}
+
+/// [`run_loop`], calling `after_run` with each run's records once its history is written (or
+/// failed to be): `health-check serve` updates its metrics and page from there.
+pub async fn run_loop_observed(
+    config: RunConfig,
+    interval: Duration,
+    shutdown: Shutdown,
+    mut after_run: impl FnMut(&RunSummary),
+) -> Result<LoopSummary, RunError> {
     let client = probe::http_client()?;
     // tokio's interval panics on zero; the CLI rejects it, a library caller gets 1 ms.
     let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(1)));
@@ -140,6 +157,7 @@ pub async fn run_loop(
             summary.history_failures += 1;
             tracing::error!(error = %e, "health history not written");
         }
+        after_run(&run);
     }
     tracing::info!(
         runs = summary.runs,
@@ -173,10 +191,15 @@ async fn run_with(
     // File I/O off the async threads: a slow volume must not stall the services sharing the
     // runtime in the all-in-one runner.
     let output = config.history.clone();
+    let legacy = config.legacy_log.clone();
     let lines = records.clone();
-    let written = tokio::task::spawn_blocking(move || history::append(&output, &lines))
-        .await
-        .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
+    let written = tokio::task::spawn_blocking(move || {
+        let history = history::append(&output, &lines);
+        let legacy = legacy.map_or(Ok(()), |path| legacy_log::append(&path, &lines));
+        history.and(legacy)
+    })
+    .await
+    .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
     (RunSummary { records }, written)
 }
 

@@ -22,10 +22,16 @@ pub struct ProbeRecord {
 }
 
 impl ProbeRecord {
-    /// The legacy `health_check.sh` line; a missing status shows as curl's `000`.
+    /// The legacy `health_check.sh` line, dated as `date` would in the process's `TZ`; a missing
+    /// status shows as curl's `000`.
     pub fn human_line(&self) -> String {
+        self.human_line_dated(local_date)
+    }
+
+    /// The legacy line with its date written by `date_of`.
+    pub fn human_line_dated(&self, date_of: fn(SystemTime) -> String) -> String {
         let date = parse_ts(&self.ts)
-            .map(legacy_date)
+            .map(date_of)
             .unwrap_or_else(|| self.ts.clone());
         if self.ok {
             format!(
@@ -77,6 +83,47 @@ pub fn legacy_date(t: SystemTime) -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+/// What `date` prints in the C locale and the process's time zone (`TZ`, else `/etc/localtime`,
+/// else UTC): `Thu Nov 26 03:11:42 CET 2026`. Falls back to [`legacy_date`] (UTC) if the C
+/// library cannot convert the instant.
+pub fn local_date(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    let Ok(secs) = libc::time_t::try_from(secs) else {
+        return legacy_date(t);
+    };
+    let mut buf = [0u8; 128];
+    // SAFETY: `tm` is plain data that localtime_r fills; strftime writes at most `buf.len()`
+    // bytes into `buf` and returns how many (0 when it did not fit). tzset reads TZ, which
+    // nothing in this process changes. No locale is ever set, so names are the C locale's, like
+    // the legacy script's `date`.
+    let written = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        tzset();
+        if libc::localtime_r(&secs, &mut tm).is_null() {
+            0
+        } else {
+            libc::strftime(
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                c"%a %b %e %H:%M:%S %Z %Y".as_ptr(),
+                &tm,
+            )
+        }
+    };
+    if written == 0 {
+        return legacy_date(t);
+    }
+    String::from_utf8_lossy(&buf[..written]).into_owned()
+}
+
+extern "C" {
+    /// POSIX (glibc and musl); the libc crate does not declare it.
+    fn tzset();
 }
 
 /// Days since 1970-01-01 to (year, month 1..=12, day 1..=31); Howard Hinnant's algorithm.
@@ -138,15 +185,17 @@ mod tests {
             error: None,
         };
         assert_eq!(
-            r.human_line(),
+            r.human_line_dated(legacy_date),
             "Thu Nov 26 02:11:42 UTC 2026: API at http://127.0.0.1:5000/health_check is reachable - Health check passed"
         );
         r.ok = false;
         r.status = Some(500);
         assert!(r
-            .human_line()
+            .human_line_dated(legacy_date)
             .ends_with("is unreachable - Health check failed (HTTP 500)"));
         r.status = None;
-        assert!(r.human_line().ends_with("Health check failed (HTTP 000)"));
+        assert!(r
+            .human_line_dated(legacy_date)
+            .ends_with("Health check failed (HTTP 000)"));
     }
 }

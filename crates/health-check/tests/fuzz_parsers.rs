@@ -129,7 +129,7 @@ proptest! {
         let list: Vec<String> = items.iter().map(|(n, u)| format!("{n}={u}")).collect();
         let cli = Cli::try_parse_from(["health-check".to_string(), "--once".to_string(), format!("--target={}", list.join(","))]).unwrap();
         let expected: Vec<Target> = items.iter().map(|(n, u)| Target::new(n.clone(), u.clone())).collect();
-        prop_assert_eq!(cli.probe.targets, expected);
+        prop_assert_eq!(cli.probe.run.targets, expected);
     }
 }
 

@@ -181,7 +181,7 @@ async fn html_report_is_one_self_contained_page_with_every_target() {
 
     let section = |name: &str| {
         let start = page
-            .find(&format!("<section class=\"target\" id=\"target-{name}\">"))
+            .find(&format!("<section class=\"target\" id=\"target-{name}\""))
             .unwrap_or_else(|| panic!("no section for {name}"));
         let end = start + page[start..].find("</section>").unwrap();
         page[start..end].to_string()

@@ -1,8 +1,9 @@
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use platform::config::{parse_duration, ConfigError, ServerArgs, Validate};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 /// Largest `limit` by default (PROVIDER_MAX_LIMIT), in lines.
 pub const DEFAULT_MAX_LIMIT: u64 = 10_000_000;
@@ -14,9 +15,16 @@ pub struct Config {
     #[command(flatten)]
     pub server: ServerArgs,
 
-    /// The key clients must present as `Authorization: Bearer <key>` (secret).
+    /// The key clients must present as `Authorization: Bearer <key>` (secret); one per line
+    /// to accept several.
     #[arg(long, env = "PROVIDER_KEY", hide_env_values = true, value_parser = parse_key)]
-    pub provider_key: SecretString,
+    pub provider_key: Option<SecretString>,
+
+    /// A file of accepted keys, one per line (a mounted Secret), reloaded live when it changes:
+    /// a rotation adds the new key, switches the clients, then removes the old one. Instead of
+    /// PROVIDER_KEY.
+    #[arg(long, env = "PROVIDER_KEY_FILE")]
+    pub provider_key_file: Option<PathBuf>,
 
     /// Largest `limit` a request may ask for, in lines.
     #[arg(long, env = "PROVIDER_MAX_LIMIT", default_value_t = DEFAULT_MAX_LIMIT, value_parser = clap::value_parser!(u64).range(1..))]
@@ -32,7 +40,8 @@ impl Config {
     pub fn local(provider_key: SecretString) -> Self {
         Self {
             server: ServerArgs::local(crate::DEFAULT_ADDR),
-            provider_key,
+            provider_key: Some(provider_key),
+            provider_key_file: None,
             max_limit: DEFAULT_MAX_LIMIT,
             first_byte_delay: Duration::ZERO,
         }
@@ -44,10 +53,64 @@ impl Validate for Config {
         self.server.check.check_config
     }
 
-    /// Every setting is checked by its parser; nothing depends on another.
     fn validate(&self) -> Result<(), ConfigError> {
-        Ok(())
+        self.keys().map(drop)
     }
+}
+
+/// Where the accepted keys come from.
+#[derive(Debug, Clone)]
+pub enum KeysSource {
+    /// PROVIDER_KEY: fixed for the life of the process.
+    Value(Vec<SecretString>),
+    /// PROVIDER_KEY_FILE: read at start, then watched.
+    File(PathBuf),
+}
+
+impl Config {
+    /// Exactly one of PROVIDER_KEY and PROVIDER_KEY_FILE; the file is read now, so a start and
+    /// --check-config refuse a missing or empty one.
+    pub fn keys(&self) -> Result<KeysSource, ConfigError> {
+        match (&self.provider_key, &self.provider_key_file) {
+            (Some(_), Some(_)) => Err(ConfigError::new(
+                "PROVIDER_KEY_FILE",
+                "set either PROVIDER_KEY or PROVIDER_KEY_FILE, not both",
+            )),
+            (None, None) => Err(ConfigError::new(
+                "PROVIDER_KEY",
+                "required but not set (or PROVIDER_KEY_FILE)",
+            )),
+            (Some(value), None) => key_set(value.expose_secret())
+                .map(KeysSource::Value)
+                .map_err(|problem| ConfigError::new("PROVIDER_KEY", problem)),
+            (None, Some(path)) => platform::secret_file::load(path, key_set)
+                .map(|_| KeysSource::File(path.clone()))
+                .map_err(|err| ConfigError::new("PROVIDER_KEY_FILE", err.to_string())),
+        }
+    }
+}
+
+/// The accepted keys: one per line, surrounding whitespace trimmed, blank lines skipped. Errors
+/// name a line by its number, never by its content.
+pub fn key_set(text: &str) -> Result<Vec<SecretString>, String> {
+    let mut keys = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let key = line.trim();
+        if key.is_empty() {
+            continue;
+        }
+        if !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "line {}: a key may contain only visible ASCII characters",
+                number + 1
+            ));
+        }
+        keys.push(SecretString::from(key.to_string()));
+    }
+    if keys.is_empty() {
+        return Err("holds no key".to_string());
+    }
+    Ok(keys)
 }
 
 fn parse_key(value: &str) -> Result<SecretString, String> {
@@ -61,5 +124,37 @@ fn parse_key(value: &str) -> Result<SecretString, String> {
 impl AsRef<ServerArgs> for Config {
     fn as_ref(&self) -> &ServerArgs {
         &self.server
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_sets_skip_blank_lines_and_never_quote_a_key() {
+        let keys = key_set("old-key\n\n  new-key  \n").unwrap();
+        let keys: Vec<_> = keys.iter().map(|k| k.expose_secret().to_string()).collect();
+        assert_eq!(keys, ["old-key", "new-key"]);
+        assert_eq!(key_set(" \n").unwrap_err(), "holds no key");
+        let err = key_set("good\nbad key").unwrap_err();
+        assert!(err.starts_with("line 2") && !err.contains("bad"), "{err}");
+    }
+
+    #[test]
+    fn exactly_one_source_and_the_file_must_be_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys");
+        let mut c = Config::local(SecretString::from("k".to_string()));
+        c.provider_key_file = Some(path.clone());
+        assert_eq!(c.keys().unwrap_err().variable, "PROVIDER_KEY_FILE");
+        c.provider_key = None;
+        assert!(c.keys().unwrap_err().problem.contains("cannot read"));
+        std::fs::write(&path, "\n").unwrap();
+        assert!(c.keys().unwrap_err().problem.contains("empty"));
+        std::fs::write(&path, "a\nb\n").unwrap();
+        assert!(matches!(c.keys().unwrap(), KeysSource::File(_)));
+        c.provider_key_file = None;
+        assert_eq!(c.keys().unwrap_err().variable, "PROVIDER_KEY");
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! `GET /v1/logs?since=&limit=` answers generated log lines as JSON Lines, streamed in chunks so
 //! that a large answer costs constant memory. Every request must carry
-//! `Authorization: Bearer <PROVIDER_KEY>`, compared in constant time.
+//! `Authorization: Bearer <key>` with one of the accepted keys (PROVIDER_KEY, or the lines of
+//! PROVIDER_KEY_FILE, reloaded live), compared in constant time.
 
 mod auth;
 mod config;
@@ -15,7 +16,7 @@ use axum::routing::get;
 use platform::config::ConfigError;
 use utoipa::OpenApi;
 
-pub use config::{Config, DEFAULT_MAX_LIMIT};
+pub use config::{Config, KeysSource, DEFAULT_MAX_LIMIT};
 /// The query parser, public for property tests of outside input.
 pub use logs::LogsRequest;
 
@@ -48,17 +49,26 @@ impl utoipa::Modify for BearerAuth {
 /// Assembles the service; the caller binds and serves it. It serves HTTP/2 next to HTTP/1, as an
 /// external provider may.
 pub async fn service(config: Config) -> Result<platform::Service, ConfigError> {
+    let source = config.keys()?;
+    let service = platform::Service::new(
+        platform::service_info!("log-provider"),
+        config.server.clone(),
+    );
+    let keys = match source {
+        KeysSource::Value(keys) => platform::Reloadable::fixed(keys),
+        KeysSource::File(path) => service
+            .watch_secret("provider_keys", &path, config::key_set)
+            .map_err(|err| ConfigError::new("PROVIDER_KEY_FILE", err.to_string()))?,
+    };
     let state = logs::LogsState {
-        key: Arc::new(auth::ProviderKey::new(config.provider_key)),
+        keys: Arc::new(auth::ProviderKeys::new(keys)),
         max_limit: config.max_limit,
         first_byte_delay: config.first_byte_delay,
     };
-    Ok(
-        platform::Service::new(platform::service_info!("log-provider"), config.server)
-            .route("/v1/logs", get(logs::download).with_state(state))
-            .http2(platform::Http2Settings::default())
-            .openapi(api_doc(config.max_limit)),
-    )
+    Ok(service
+        .route("/v1/logs", get(logs::download).with_state(state))
+        .http2(platform::Http2Settings::default())
+        .openapi(api_doc(config.max_limit)))
 }
 
 /// The document as served: `limit`'s range is the configured PROVIDER_MAX_LIMIT.

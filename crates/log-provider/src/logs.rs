@@ -13,7 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use platform::ApiError;
 use serde::Serialize;
 
-use crate::auth::ProviderKey;
+use crate::auth::ProviderKeys;
 
 /// Lines per streamed chunk: big enough for throughput, small enough to keep memory flat.
 const LINES_PER_CHUNK: u64 = 512;
@@ -34,7 +34,7 @@ const MESSAGES: [&str; 5] = [
 
 #[derive(Clone)]
 pub struct LogsState {
-    pub key: Arc<ProviderKey>,
+    pub keys: Arc<ProviderKeys>,
     pub max_limit: u64,
     pub first_byte_delay: Duration,
 }
@@ -69,7 +69,7 @@ pub async fn download(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    if !state.key.accepts(&headers) {
+    if !state.keys.accepts(&headers) {
         let mut response = ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_key",

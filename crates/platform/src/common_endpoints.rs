@@ -4,11 +4,12 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use axum::Json;
 
+use crate::exposition::Format;
 use crate::metrics::MetricsRegistry;
 use crate::readiness::{Readiness, ReadinessReport};
 use crate::service_info::{ServiceInfo, VersionInfo};
@@ -57,13 +58,19 @@ pub(crate) async fn readyz(State(common): State<Common>) -> Response {
     (status, Json(report)).into_response()
 }
 
-/// Prometheus metrics in the text exposition format.
+/// Prometheus metrics: OpenMetrics text, or the classic text format for a scraper whose
+/// `Accept` asks only for `text/plain`.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-pub(crate) async fn metrics(State(common): State<Common>) -> Response {
+    responses((status = 200, description = "OpenMetrics 1.0.0 text; classic text format 0.0.4 when Accept asks only for text/plain", 
+        content((String = "application/openmetrics-text"), (String = "text/plain")))))]
+pub(crate) async fn metrics(State(common): State<Common>, headers: HeaderMap) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
+    let format = Format::negotiate(accept);
     with_content_type(
-        Body::from(common.metrics.encode()),
-        "text/plain; version=0.0.4; charset=utf-8",
+        Body::from(format.render(common.metrics.encode())),
+        format.content_type(),
     )
 }
 

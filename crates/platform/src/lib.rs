@@ -12,11 +12,12 @@
 //! | `service.rs` | the service description and builder, the router |
 //! | `pipeline.rs` | the tower layer every request goes through |
 //! | `request_context.rs` | per-request state of the pipeline |
-//! | `route_metrics.rs`, `metrics.rs`, `latency_histogram.rs` | HTTP metrics resolved per route; the registry; a lock-free histogram |
+//! | `route_metrics.rs`, `metrics.rs`, `latency_histogram.rs`, `exposition.rs` | HTTP metrics resolved per route; the registry; a lock-free histogram; OpenMetrics or classic text by `Accept` |
 //! | `error.rs` | the JSON error shape, and turning other errors into it |
 //! | `common_endpoints.rs`, `openapi.rs` | the common endpoints and their OpenAPI description |
 //! | `serve.rs`, `connection.rs`, `http2.rs`, `acceptor.rs`, `first_bytes.rs` | accept loop and drain; one connection; HTTP/2 settings and idle timeout; the acceptor hook; the protocol-detection deadline |
 //! | `run.rs` | a service binary's `main` |
+//! | `secret_file.rs`, `secret_watch.rs`, `secret_metrics.rs`, `reloadable.rs` | reading a secret file; keeping it current (watcher and periodic check); the reload metrics; the value requests read |
 //! | `query.rs` | the `limit` and `since` query parameters every service parses the same way |
 //! | `service_info.rs`, `readiness.rs`, `shutdown.rs`, `config.rs`, `telemetry.rs`, `http_client.rs` | what is running; `/readyz` state; signals; configuration; logs; the outgoing HTTP client |
 
@@ -25,6 +26,7 @@ mod common_endpoints;
 pub mod config;
 mod connection;
 pub mod error;
+mod exposition;
 mod first_bytes;
 pub mod http2;
 pub mod http_client;
@@ -34,9 +36,13 @@ pub mod openapi;
 mod pipeline;
 pub mod query;
 pub mod readiness;
+pub mod reloadable;
 mod request_context;
 mod route_metrics;
 mod run;
+pub mod secret_file;
+pub mod secret_metrics;
+pub mod secret_watch;
 mod serve;
 mod service;
 pub mod service_info;
@@ -47,7 +53,8 @@ pub use acceptor::Acceptor;
 pub use error::ApiError;
 pub use http2::Http2Settings;
 pub use readiness::Readiness;
-pub use run::run;
+pub use reloadable::Reloadable;
+pub use run::{run, serve_until_signal};
 pub use serve::RunningService;
 pub use service::Service;
 pub use service_info::{ServiceInfo, VersionInfo};

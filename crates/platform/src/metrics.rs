@@ -32,7 +32,7 @@ impl MetricsRegistry {
             .register(name, help, metric);
     }
 
-    /// The Prometheus text exposition of every registered metric.
+    /// The OpenMetrics text exposition of every registered metric, `# EOF` included.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         let registry = self.inner.lock().expect("metrics lock");

@@ -24,6 +24,16 @@ where
     telemetry::init(config.as_ref().log_format);
     let shutdown = Shutdown::on_signals();
     let service = service(config).await.unwrap_or_else(|err| err.exit());
+    serve_until_signal(service, default_addr, shutdown).await
+}
+
+/// Binds `LISTEN_ADDR` or `default_addr` and serves until `shutdown`: the end of [`run`], for a
+/// binary whose service is one of several subcommands (health-check's `serve`).
+pub async fn serve_until_signal(
+    service: Service,
+    default_addr: SocketAddr,
+    shutdown: Shutdown,
+) -> ExitCode {
     let running = match service.bind(default_addr).await {
         Ok(running) => running,
         Err(err) => {

@@ -4,7 +4,8 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Bytes;
 use axum::response::IntoResponse;
@@ -21,7 +22,10 @@ use crate::http2::Http2Settings;
 use crate::metrics::{HttpMetrics, MetricsRegistry};
 use crate::pipeline::Pipeline;
 use crate::readiness::Readiness;
+use crate::reloadable::Reloadable;
 use crate::route_metrics::{RouteMetrics, UNMATCHED};
+use crate::secret_file::SecretFileError;
+use crate::secret_metrics::SecretMetrics;
 use crate::serve::RunningService;
 use crate::service_info::ServiceInfo;
 
@@ -34,6 +38,8 @@ pub struct Service {
     openapi: utoipa::openapi::OpenApi,
     http2: Option<Http2Settings>,
     acceptor: Option<Arc<dyn Acceptor>>,
+    /// Registered with the first watched secret: services without one do not show them.
+    secret_metrics: OnceLock<SecretMetrics>,
 }
 
 struct Route {
@@ -55,6 +61,7 @@ impl Service {
             openapi: utoipa::openapi::OpenApiBuilder::new().build(),
             http2: None,
             acceptor: None,
+            secret_metrics: OnceLock::new(),
         }
     }
 
@@ -103,6 +110,24 @@ impl Service {
 
     pub fn metrics(&self) -> &MetricsRegistry {
         &self.metrics
+    }
+
+    /// A value read from a secret file now (an error is a start error) and reloaded live, with
+    /// its reloads in the service's metrics under `name`: see [`crate::secret_watch`].
+    pub fn watch_secret<T, F>(
+        &self,
+        name: &'static str,
+        path: &Path,
+        parse: F,
+    ) -> Result<Reloadable<T>, SecretFileError>
+    where
+        T: Send + Sync + 'static,
+        F: Fn(&str) -> Result<T, String> + Send + Sync + 'static,
+    {
+        let metrics = self
+            .secret_metrics
+            .get_or_init(|| SecretMetrics::register(&self.metrics));
+        crate::secret_watch::watch(name, path, parse, metrics)
     }
 
     pub fn info(&self) -> &ServiceInfo {

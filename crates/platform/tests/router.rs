@@ -240,7 +240,11 @@ async fn metrics_are_labelled_by_route_template_method_and_status() {
 
     let (status, content_type, page) = get_path(&router, "/metrics").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert_eq!(
+        content_type,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert!(page.ends_with("# EOF\n"), "{page}");
     for series in [
         "http_requests_total{route=\"/items/{id}\",method=\"GET\",status=\"200\"} 3",
         "http_requests_total{route=\"/items/{id}\",method=\"HEAD\",status=\"200\"} 1",
@@ -263,6 +267,34 @@ async fn metrics_are_labelled_by_route_template_method_and_status() {
         !page.contains("/items/1\""),
         "raw paths never become labels"
     );
+}
+
+/// A scraper that asks only for the classic text format gets it, with metadata naming the
+/// samples (`http_requests_total`, not the OpenMetrics family `http_requests`) and no `# EOF`.
+#[tokio::test]
+async fn metrics_answer_the_classic_format_to_a_client_that_asks_only_for_it() {
+    let router = service().into_router();
+    get_path(&router, "/items/1").await;
+    let request = Request::get("/metrics")
+        .header(header::ACCEPT, "text/plain;version=0.0.4;q=1,*/*;q=0.1")
+        .body(Body::empty())
+        .unwrap();
+    let (status, content_type, page) = call(&router, request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    for line in [
+        "# TYPE http_requests_total counter",
+        "# HELP http_requests_total HTTP requests answered",
+        "# TYPE http_request_duration_seconds histogram",
+        "# TYPE http_requests_in_flight gauge",
+        "http_requests_total{route=\"/items/{id}\",method=\"GET\",status=\"200\"} 1",
+    ] {
+        assert!(
+            page.lines().any(|l| l.starts_with(line)),
+            "{line} in\n{page}"
+        );
+    }
+    assert!(!page.contains("# EOF") && !page.contains("# TYPE http_requests counter"));
 }
 
 #[tokio::test]

@@ -99,16 +99,16 @@ def test_playbook_render_is_the_environments_release(env: str, playbook_renders)
 def test_release_references_the_playbook_secret_and_creates_none(env: str, playbook_renders) -> None:
     objects = playbook_renders[env]
     assert [obj for obj in objects if obj["kind"] == "Secret"] == []
-    references = [
-        env_var["valueFrom"]["secretKeyRef"]
-        for obj in objects
-        if obj["kind"] in {"Deployment", "StatefulSet"}
-        for container in obj["spec"]["template"]["spec"]["containers"]
-        for env_var in container.get("env", [])
-        if "secretKeyRef" in env_var.get("valueFrom", {})
-    ]
-    assert references, "backend-api reads the integration key from a Secret"
-    assert all(ref == {"name": SECRET_NAME, "key": SECRET_KEY} for ref in references), references
+    pods = [obj["spec"]["template"]["spec"] for obj in objects if obj["kind"] in {"Deployment", "StatefulSet"}]
+    # File delivery (the default): the Secret's directory mounted, the _FILE variable naming its key.
+    volumes = [volume["secret"]["secretName"] for pod in pods for volume in pod.get("volumes", []) if "secret" in volume]
+    files = [env_var["value"] for pod in pods for container in pod["containers"] for env_var in container.get("env", [])
+             if env_var["name"].endswith("KEY_FILE")]
+    references = [env_var["valueFrom"]["secretKeyRef"] for pod in pods for container in pod["containers"]
+                  for env_var in container.get("env", []) if "secretKeyRef" in env_var.get("valueFrom", {})]
+    assert volumes, "backend-api reads the integration key from a mounted Secret"
+    assert set(volumes) == {SECRET_NAME} and references == [], (volumes, references)
+    assert files and all(path.endswith("/" + SECRET_KEY) for path in files), files
 
 
 def without_secret_checksum(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -12,7 +12,8 @@ file brings the stack up and checks, in order:
    health-check loop probes the services by their compose names;
 4. data-api killed with SIGKILL under concurrent writes, then restarted, still has every record it
    acknowledged;
-5. the health-check history on its volume recorded the data-api outage and its recovery;
+5. the health-check history on its volume recorded the data-api outage and its recovery, and
+   health-check serve's status page, /api/v1/status and per-target metrics show every service;
 6. SIGTERM ends every container with exit code 0 within the grace period, and a request in flight
    during the stop is answered.
 
@@ -37,6 +38,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 PORTS = {"backend-api": 5000, "data-api": 5001, "log-provider": 5002}
+# health-check serve: the status page; the health-check's targets are PORTS.
+STATUS_PORT = 5003
 ALL_SERVICES = [*PORTS, "health-check"]
 HISTORY_PATH = "/var/data/health/health_check.log"
 LOG_DIR = "/var/data/logs"
@@ -123,7 +126,7 @@ class Stack:
 
     def refresh_ports(self) -> None:
         """The published 127.0.0.1 ports; ephemeral ones change when a container restarts."""
-        for service, port in PORTS.items():
+        for service, port in {**PORTS, "health-check": STATUS_PORT}.items():
             published = self.inspect(service)["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
             if not published or any(p["HostIp"] != "127.0.0.1" for p in published):
                 raise CheckFailed(f"{service} port {port} is published as {published}, expected 127.0.0.1 only")
@@ -175,9 +178,9 @@ def bring_up(stack: Stack, checks: Checks) -> None:
         )
     checks.ok("compose stack up; backend-api, data-api, log-provider report healthy")
     bounded_wait(
-        "health-check to be running",
-        lambda: stack.inspect("health-check")["State"]["Status"] == "running",
-        attempts=60,
+        "health-check serve to be healthy (its compose healthcheck: the probe binary on /readyz)",
+        lambda: stack.inspect("health-check")["State"].get("Health", {}).get("Status") == "healthy",
+        attempts=120,
     )
     stack.refresh_ports()
     checks.ok(f"ports published on 127.0.0.1 only: {stack.ports}")
@@ -275,6 +278,12 @@ def check_backend(stack: Stack, checks: Checks) -> None:
     logs = run(["docker", "logs", stack.container("backend-api")], check=False)
     logs += run(["docker", "logs", stack.container("log-provider")], check=False)
     checks.expect(stack.key not in logs, "the key appears in no container log line")
+    # The key is a compose secret read through the *_FILE variables: not in any container's
+    # environment, so `docker inspect` does not show it.
+    for service in ("backend-api", "log-provider"):
+        env = stack.inspect(service)["Config"]["Env"] or []
+        checks.expect(not any(stack.key in e for e in env) and any(e.endswith("=/run/secrets/integration_key") for e in env),
+                      f"{service} reads the key from /run/secrets/integration_key, not from its environment")
 
 
 def post_record(stack: Stack, message: str, timeout: float = 15) -> Response:
@@ -449,6 +458,26 @@ def check_sigkill_under_load(stack: Stack, checks: Checks) -> float:
     return killed_at
 
 
+def check_status_page(stack: Stack, checks: Checks) -> None:
+    """health-check serve through its published port: every service up on the page, in the API and metrics."""
+    def all_up():
+        r = http("GET", stack.url("health-check", "/api/v1/status"))
+        return r.status == 200 and {t["target"] for t in r.json()["targets"] if t["up"]} >= set(PORTS) and r
+
+    status = bounded_wait("/api/v1/status to show every service up", all_up, attempts=60)
+    checks.ok(f"health-check serve GET /api/v1/status: {sorted(t['target'] for t in status.json()['targets'])} up")
+    r = http("GET", stack.url("health-check", "/"))
+    checks.expect(
+        r.status == 200 and all(f"<h2>{name}</h2>" in r.text() for name in PORTS),
+        "health-check serve GET / (the status page) has a section per service", r.text()[:200],
+    )
+    r = http("GET", stack.url("health-check", "/metrics"))
+    checks.expect(
+        all(f'healthcheck_target_up{{target="{name}"}} 1' in r.text() for name in PORTS),
+        "health-check serve GET /metrics: healthcheck_target_up 1 per service", r.text()[:300],
+    )
+
+
 def check_report(stack: Stack, checks: Checks) -> None:
     volume = next(m["Name"] for m in stack.inspect("health-check")["Mounts"] if m["Destination"] == "/var/data/health")
     out = run([
@@ -518,7 +547,7 @@ def main() -> int:
     checks = Checks()
     steps = [
         bring_up, check_hardening, check_common_endpoints, check_log_provider, check_backend,
-        check_data_api, check_history_names, check_sigkill_under_load, check_report, check_sigterm,
+        check_data_api, check_history_names, check_status_page, check_sigkill_under_load, check_report, check_sigterm,
     ]
     try:
         for step in steps:

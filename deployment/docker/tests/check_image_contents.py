@@ -2,11 +2,10 @@
 """What a scanner sees in each built image, checked on the images themselves.
 
 Per image: syft (reading the crate lists cargo-auditable embedded) finds every crate that
-`cargo tree -e normal,no-proc-macro` says the image's binaries (the service and its health-check
-probe) are built from; `cargo audit bin` finds no vulnerability in them; the SBOM written with the
+`cargo tree -e normal,no-proc-macro` says the image's binaries (the service and its probe) are built from; `cargo audit bin` finds no vulnerability in them; the SBOM written with the
 image (build/sbom/<image>.cdx.json) is the one whose digest the image's label names, lists the
 same crates with their licences, glibc and the CA bundle; the OCI labels created and base.name.
-And the negative cases, so neither check can pass vacuously: the health-check binary without its
+And the negative cases, so neither check can pass vacuously: the probe binary without its
 .dep-v0 section (what a plain `cargo build` produces) is caught, syft finding no crate in it; and
 an advisory added to a copy of the database for a crate in that binary is reported by name.
 
@@ -24,7 +23,7 @@ import tomllib
 from pathlib import Path
 
 TARGET = "x86_64-unknown-linux-gnu"
-PROBE = "health-check"
+PROBE = "probe"
 
 
 class Checks:
@@ -154,7 +153,7 @@ def main():
 
     for name in args.images:
         image = f"{args.prefix}/{name}:{args.tag}"
-        binaries = [name] if name == PROBE else [name, PROBE]
+        binaries = [name, PROBE]
         found = syft_crates(args.syft, f"docker:{image}")
         expected = cargo_tree_crates(binaries)
         missing = missing_crates(expected, found)
@@ -205,10 +204,10 @@ def main():
     # An advisory planted for a crate of the probe must fail the audit, naming crate and advisory.
     db = args.advisory_db or str(Path.home() / ".cargo" / "advisory-db")
     if Path(db, "crates").is_dir():
-        planted = planted_advisory_db(db, args.work, "humantime")
+        planted = planted_advisory_db(db, args.work, "ureq")
         count, vulns = audit_bin([args.bin_dir / PROBE], str(planted), [])
-        checks.expect(count == 1 and "humantime" in vulns[0] and "RUSTSEC-2000-9999" in vulns[0],
-                      f"negative: an advisory planted for humantime fails cargo audit bin: {'; '.join(vulns)}",
+        checks.expect(count == 1 and "ureq" in vulns[0] and "RUSTSEC-2000-9999" in vulns[0],
+                      f"negative: an advisory planted for ureq fails cargo audit bin: {'; '.join(vulns)}",
                       f"{count} found: {'; '.join(vulns)}")
         shutil.rmtree(planted)
     else:

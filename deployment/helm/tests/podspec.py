@@ -152,6 +152,26 @@ class Cluster:
         return source[name]
 
 
+def projected_files(pod_spec: dict[str, Any], container: dict[str, Any], cluster: Cluster,
+                    where: str) -> dict[str, dict[str, str]]:
+    """The files a container finds under its Secret and ConfigMap mounts: {mountPath: {path:
+    content}}, from each volume's `items` or else every key. The rehearsal's kubelet writes them
+    with the kubelet's layout; the chart checks hand them to the binary on the host."""
+    volumes = {v["name"]: v for v in pod_spec.get("volumes") or []}
+    files: dict[str, dict[str, str]] = {}
+    for mount in container.get("volumeMounts") or []:
+        volume = volumes.get(mount["name"], {})
+        kind = "secret" if "secret" in volume else "configMap" if "configMap" in volume else None
+        if kind is None:
+            continue
+        source = volume[kind]
+        name = source["secretName"] if kind == "secret" else source["name"]
+        data = cluster.whole(kind, name, source.get("optional", False), where)
+        items = source.get("items") or [{"key": k, "path": k} for k in sorted(data)]
+        files[mount["mountPath"]] = {item["path"]: data[item["key"]] for item in items if item["key"] in data}
+    return files
+
+
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
 
@@ -236,6 +256,20 @@ def stand_in_secret(name: str) -> str:
     return f"stand-in-{name}-{secrets.token_hex(12)}"
 
 
+def named_files(pod_spec: dict[str, Any], volume: str) -> list[str]:
+    """The keys of a whole-Secret volume that the containers' variables name as files under its
+    mount (EXTERNAL_INTEGRATION_KEY_FILE=<mountPath>/<key>): what the operator's Secret holds."""
+    keys = []
+    for container in pod_spec.get("initContainers", []) + pod_spec.get("containers", []):
+        for mount in container.get("volumeMounts") or []:
+            if mount["name"] != volume:
+                continue
+            prefix = mount["mountPath"].rstrip("/") + "/"
+            keys += [str(var["value"])[len(prefix):] for var in container.get("env") or []
+                     if str(var.get("value", "")).startswith(prefix)]
+    return sorted(set(keys))
+
+
 def operator_secrets(objects: Iterable[dict[str, Any]]) -> dict[str, dict[str, str]]:
     """The Secrets the pods reference that the render does not create, with stand-in values: what
     an operator creates before installing (the prod integration key)."""
@@ -252,7 +286,7 @@ def operator_secrets(objects: Iterable[dict[str, Any]]) -> dict[str, dict[str, s
         for volume in spec.get("volumes") or []:
             secret = volume.get("secret")
             if secret and secret["secretName"] not in created:
-                keys = [item["key"] for item in secret.get("items", [])] or ["value"]
+                keys = [item["key"] for item in secret.get("items", [])] or named_files(spec, volume["name"]) or ["value"]
                 for key in keys:
                     wanted.setdefault(secret["secretName"], {})[key] = stand_in_secret(secret["secretName"])
     return wanted

@@ -11,6 +11,8 @@ image sets counts as it would in the container.
 from __future__ import annotations
 
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -33,16 +35,36 @@ def check_release(docs: list[dict]) -> tuple[list[str], list[str]]:
             name = binaries.name_of(container["image"])
             env = podspec.container_env(container, pod_name=pod_name, namespace=workload.namespace,
                                         cluster=cluster, base=binaries.image_env(name))
+            where = f"{workload.kind}/{workload.name}"
+            scratch = tempfile.TemporaryDirectory(prefix="abn-mounts-")
+            env = with_mounts(env, podspec.projected_files(workload.pod_spec, container, cluster, where),
+                              Path(scratch.name))
             argv = podspec.container_argv(container, env, [f"/usr/local/bin/{name}"])
             assert argv[0] == f"/usr/local/bin/{name}", f"{workload.name}: unexpected command {argv}"
             # The hook Jobs are the check already; every other container gets the flag added.
             args = argv[1:] if "--check-config" in argv else [*argv[1:], "--check-config"]
             result = subprocess.run([str(binaries.binary(name)), *args], env=env,
                                     capture_output=True, text=True, timeout=30)
+            scratch.cleanup()
             line = (result.stderr + result.stdout).strip()
             entry = f"{workload.kind} {workload.name} pod {pod_name} container {container['name']}: {line}"
             (passed if result.returncode == 0 and line == "configuration ok" else failed).append(entry)
     return passed, failed
+
+
+def with_mounts(env: dict[str, str], files: dict[str, dict[str, str]], scratch: Path) -> dict[str, str]:
+    """Writes the container's Secret and ConfigMap files under `scratch` and points the variables
+    that name a file under a mount there, so the binary on the host reads what the pod would."""
+    moved = {}
+    for number, (mount_path, contents) in enumerate(files.items()):
+        folder = scratch / str(number)
+        folder.mkdir()
+        for path, content in contents.items():
+            (folder / path).parent.mkdir(parents=True, exist_ok=True)
+            (folder / path).write_text(content)
+        moved[mount_path.rstrip("/") + "/"] = str(folder) + "/"
+    return {name: next((value.replace(m, h, 1) for m, h in moved.items() if value.startswith(m)), value)
+            for name, value in env.items()}
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -22,6 +22,7 @@ KNOWN_ENV = {
     "LISTEN_ADDR", "DRAIN_PERIOD", "SHUTDOWN_TIMEOUT", "REQUEST_TIMEOUT", "HEADER_READ_TIMEOUT",
     "MAX_BODY_BYTES", "MAX_HEADER_BYTES", "MAX_CONNECTIONS", "LOG_FORMAT", "RUST_LOG",
     "SIMULATED_LATENCY_MS", "EXTERNAL_LOGS_URL", "EXTERNAL_INTEGRATION_KEY",
+    "EXTERNAL_INTEGRATION_KEY_FILE", "PROVIDER_KEY_FILE", "API_TOKENS_FILE", "DOWNLOAD_RATE_LIMIT",
     "EXTERNAL_LOGS_CONNECT_TIMEOUT", "EXTERNAL_LOGS_TIMEOUT", "EXTERNAL_LOGS_RETRIES",
     "EXTERNAL_LOGS_STREAM_TIMEOUT",
     "PROVIDER_KEY", "LOG_DIR", "INSTANCE_ID", "LOG_SEGMENT_BYTES", "LOG_RETENTION_BYTES",
@@ -107,19 +108,64 @@ def test_prod_creates_no_secret_and_no_log_provider() -> None:
     docs = objects("prod")
     assert by_kind(docs, "Secret") == []
     assert not [d for d in docs if "log-provider" in d["metadata"]["name"]]
-    deployment = one(docs, "Deployment", "abn-stack-backend-api")
-    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-    key = next(e for e in env if e["name"] == "EXTERNAL_INTEGRATION_KEY")
-    assert key["valueFrom"]["secretKeyRef"] == {"name": "abn-stack-integration-key", "key": "integration-key"}
+    assert_key_from_mounted_secret(one(docs, "Deployment", "abn-stack-backend-api"), "EXTERNAL_INTEGRATION_KEY")
+
+
+KEY_DIR = "/var/run/secrets/abn-stack/integration-key"
+
+
+def assert_key_from_mounted_secret(workload: dict[str, Any], variable: str) -> None:
+    """File delivery: the Secret's whole directory read-only (no subPath, which the kubelet never
+    updates), 0440 under the pod's fsGroup, the _FILE variable naming the key, and the key itself
+    nowhere in the environment."""
+    pod = workload["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert variable not in env
+    assert env[f"{variable}_FILE"]["value"] == f"{KEY_DIR}/integration-key"
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == KEY_DIR)
+    assert mount["readOnly"] is True and "subPath" not in mount and "subPathExpr" not in mount
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"] == {"secretName": "abn-stack-integration-key", "defaultMode": 0o440}
+    assert pod["securityContext"]["fsGroup"] == 65532
+
+
+def test_caller_tokens_come_from_a_mounted_secret() -> None:
+    """apiTokensSecretName: its directory mounted read-only like the key, API_TOKENS_FILE naming
+    the tokens' file; downloadRateLimit renders DOWNLOAD_RATE_LIMIT."""
+    docs = objects("prod", extra={"backend-api": {"apiTokensSecretName": "callers", "config": {"downloadRateLimit": 30}}})
+    pod = one(docs, "Deployment", "abn-stack-backend-api")["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["API_TOKENS_FILE"] == "/var/run/secrets/abn-stack/api-tokens/api-tokens"
+    assert env["DOWNLOAD_RATE_LIMIT"] == "30"
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "api-tokens")
+    assert mount == {"name": "api-tokens", "mountPath": "/var/run/secrets/abn-stack/api-tokens", "readOnly": True}
+    volume = next(v for v in pod["volumes"] if v["name"] == "api-tokens")
+    assert volume["secret"] == {"secretName": "callers", "defaultMode": 0o440}
+
+
+def test_env_delivery_is_an_opt_in_that_rolls_the_pods() -> None:
+    """integrationKeyDelivery env: the key from the environment, no key volume, and the chart-made
+    Secret's checksum on the pod template; file delivery has no such annotation (no rollout)."""
+    env_mode = {"backend-api": {"integrationKeyDelivery": "env"}}
+    docs = objects("dev", extra=env_mode)
+    for name, variable in (("abn-stack-backend-api", "EXTERNAL_INTEGRATION_KEY"), ("abn-stack-log-provider", "PROVIDER_KEY")):
+        template = one(docs, "Deployment", name)["spec"]["template"]
+        env = {e["name"]: e for e in template["spec"]["containers"][0]["env"]}
+        assert env[variable]["valueFrom"]["secretKeyRef"] == {"name": "abn-stack-integration-key", "key": "integration-key"}
+        assert "volumes" not in template["spec"]
+    annotations = one(docs, "Deployment", "abn-stack-backend-api")["spec"]["template"]["metadata"]["annotations"]
+    assert "checksum/secret" in annotations
+    file_mode = one(objects("dev"), "Deployment", "abn-stack-backend-api")["spec"]["template"]["metadata"]
+    assert "checksum/secret" not in file_mode.get("annotations", {})
 
 
 def test_dev_runs_the_log_provider_with_the_chart_made_secret() -> None:
     docs = objects("dev")
     secret = one(docs, "Secret", "abn-stack-integration-key")
     assert base64.b64decode(secret["data"]["integration-key"])
-    provider = one(docs, "Deployment", "abn-stack-log-provider")
-    env = {e["name"]: e for e in provider["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["PROVIDER_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "abn-stack-integration-key", "key": "integration-key"}
+    assert_key_from_mounted_secret(one(docs, "Deployment", "abn-stack-log-provider"), "PROVIDER_KEY")
+    assert_key_from_mounted_secret(one(docs, "Deployment", "abn-stack-backend-api"), "EXTERNAL_INTEGRATION_KEY")
     # The backend calls its own release's provider Service.
     url = urlsplit(running_env(docs, "Deployment", "abn-stack-backend-api")["EXTERNAL_LOGS_URL"])
     service = one(docs, "Service", url.hostname)
@@ -230,14 +276,15 @@ def test_every_object_has_the_recommended_labels(env: str) -> None:
 
 
 def test_config_and_secret_changes_roll_the_pods() -> None:
-    """Settings are the pod template's own env, so a change rolls the pods; the chart-made dev
-    Secret is outside the template, so its checksum does that."""
+    """Settings are the pod template's own env, so a change rolls the pods; in env delivery the
+    chart-made dev Secret is outside the template, so its checksum does that."""
     def template(extra: dict[str, Any], kind: str = "Deployment", name: str = "abn-stack-backend-api") -> dict[str, Any]:
         return one(objects("dev", extra=extra), kind, name)["spec"]["template"]
 
-    base = template({"backend-api": {"config": {"rustLog": "info"}}})
-    config_changed = template({"backend-api": {"config": {"rustLog": "debug"}}})
-    secret_changed = template({"backend-api": {"integrationKey": {"value": "another-dev-key"}}})
+    env = {"integrationKeyDelivery": "env"}
+    base = template({"backend-api": {**env, "config": {"rustLog": "info"}}})
+    config_changed = template({"backend-api": {**env, "config": {"rustLog": "debug"}}})
+    secret_changed = template({"backend-api": {**env, "integrationKey": {"value": "another-dev-key"}}})
     assert config_changed["spec"] != base["spec"]
     assert config_changed["metadata"]["annotations"]["checksum/secret"] == base["metadata"]["annotations"]["checksum/secret"]
     assert secret_changed["metadata"]["annotations"]["checksum/secret"] != base["metadata"]["annotations"]["checksum/secret"]
@@ -508,3 +555,52 @@ def test_schema_rejects_a_url_without_a_key(tmp_path) -> None:
 @pytest.mark.parametrize("env", ENVS)
 def test_the_environment_files_pass_the_schema(env: str) -> None:
     assert objects(env)
+
+
+# --- health-check serve mode ------------------------------------------------------------------
+
+SERVE = {"healthCheck": {"mode": "serve", "interval": "15s"}}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_health_check_serve_mode_is_a_deployment_on_the_cronjob_claim(env: str) -> None:
+    cron = objects(env)
+    docs = objects(env, extra=SERVE, api_versions=MONITORING_APIS)
+    assert not [d for d in docs if d["kind"] == "CronJob"]
+    deployment = one(docs, "Deployment", "abn-stack-health-check")["spec"]
+    # One writer of the history, and the old pod gone before the new one mounts the claim.
+    assert deployment["replicas"] == 1 and deployment["strategy"] == {"type": "Recreate"}
+    pod = deployment["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["args"][:3] == ["serve", "--interval", "15s"]
+    cron_container = one(cron, "CronJob", "abn-stack-health-check")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert health_check_targets(container["args"]) == health_check_targets(cron_container["containers"][0]["args"])
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["ports"] == [{"name": "http", "containerPort": 5003, "protocol": "TCP"}]
+    # The same claim in both modes, kept by Helm across the switch.
+    assert pod["volumes"] == cron_container["volumes"]
+    claim = one(docs, "PersistentVolumeClaim", pod["volumes"][0]["persistentVolumeClaim"]["claimName"])
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert claim == one(cron, "PersistentVolumeClaim", claim["metadata"]["name"])
+    service = one(docs, "Service", "abn-stack-health-check")
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    service_selector = {"matchLabels": service["spec"]["selector"]}
+    assert selects(service_selector, deployment["template"]["metadata"]["labels"])
+    # Only the serving pod: the helm test Pod has the health-check's other labels too.
+    assert not selects(service_selector, one(docs, "Pod", "abn-stack-health-check-test")["metadata"]["labels"])
+    monitor = one(docs, "ServiceMonitor", "abn-stack-health-check")["spec"]
+    assert selects(monitor["selector"], service["metadata"]["labels"])
+    assert monitor["endpoints"][0]["port"] == "http" and monitor["endpoints"][0]["path"] == "/metrics"
+    # The pre-install check runs `serve --check-config` with the Deployment's arguments.
+    check = one(docs, "Job", "abn-stack-health-check-config-check")["spec"]["template"]["spec"]["containers"][0]
+    assert check["args"] == [*container["args"], "--check-config"]
+
+
+def test_health_check_serve_mode_lets_callers_reach_the_page() -> None:
+    policies = {p["metadata"]["name"]: p["spec"] for p in by_kind(objects("prod", extra=SERVE), "NetworkPolicy")}
+    health = policies["abn-stack-health-check"]
+    assert set(health["policyTypes"]) == {"Ingress", "Egress"}
+    assert health["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    cron = {p["metadata"]["name"]: p["spec"] for p in by_kind(objects("prod"), "NetworkPolicy")}
+    assert cron["abn-stack-health-check"]["policyTypes"] == ["Egress"]

@@ -1,24 +1,24 @@
 //! `health-check report`: per target uptime, latency percentiles and the last failure, read
 //! from the JSON history (the file and its rotated siblings).
 
-mod html;
+pub(crate) mod html;
 mod text;
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader};
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
 use crate::history::files_oldest_first;
 use crate::record::{format_ts, ProbeRecord};
 
-pub use html::render_html;
+pub use html::{render_html, render_live_page};
 pub use text::render_text;
 
 /// What the report says about one target.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TargetReport {
     pub target: String,
     /// The URL of its most recent probe.
@@ -34,19 +34,63 @@ pub struct TargetReport {
     pub last_failure: Option<Failure>,
     pub first_ts: String,
     pub last_ts: String,
-    /// Probe outcomes in time order, for the html uptime bar.
+    /// Whether the most recent probe met every condition.
+    pub up: bool,
+    /// Uptime over the probes of the last 24 hours and 7 days before the report's time; none
+    /// when no probe fell in that window.
+    pub uptime_24h_percent: Option<f64>,
+    pub uptime_7d_percent: Option<f64>,
+    /// The last [`RECENT_PROBES`] probes, oldest first: the bar and the latency sparkline.
+    pub recent: Vec<RecentProbe>,
+    /// Runs of consecutive failed probes, newest first, at most [`INCIDENTS_KEPT`]; the first
+    /// one is open (no `ended`) while the target is still failing.
+    pub incidents: Vec<Incident>,
+    /// Probe outcomes in time order.
     #[serde(skip)]
-    pub outcomes: Vec<(SystemTime, bool)>,
+    pub outcomes: Vec<Outcome>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One probe as the report keeps it: a few bytes, plus the reason when it failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub at: SystemTime,
+    pub ok: bool,
+    /// Latency of an HTTP answer; none when no answer came.
+    pub answered_ms: Option<u64>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RecentProbe {
+    pub ts: String,
+    pub ok: bool,
+    pub latency_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Incident {
+    /// The first failed probe.
+    pub started: String,
+    /// The first probe that passed again; none while the incident is open.
+    pub ended: Option<String>,
+    pub failed_probes: usize,
+    /// Why the first probe of the incident failed.
+    pub reason: String,
+}
+
+/// Probes shown per target in the bar and the sparkline.
+pub const RECENT_PROBES: usize = 90;
+/// Incidents listed per target.
+pub const INCIDENTS_KEPT: usize = 5;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Failure {
     pub ts: String,
     pub status: Option<u16>,
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Report {
     pub generated_at: String,
     /// Only probes at or after this instant count (from `--since`); none: the whole history.
@@ -72,7 +116,7 @@ pub struct ReportBuilder {
 struct Tally {
     /// The URL of the most recent probe and its time.
     url: Option<(SystemTime, String)>,
-    outcomes: Vec<(SystemTime, bool)>,
+    outcomes: Vec<Outcome>,
     answered_latencies: Vec<u64>,
     last_failure: Option<(SystemTime, Failure)>,
 }
@@ -96,7 +140,12 @@ impl ReportBuilder {
             return;
         }
         let tally = self.targets.entry(record.target.clone()).or_default();
-        tally.outcomes.push((t, record.ok));
+        tally.outcomes.push(Outcome {
+            at: t,
+            ok: record.ok,
+            answered_ms: record.status.map(|_| record.latency_ms),
+            reason: (!record.ok).then(|| failure_reason(record.status, record.error.as_deref())),
+        });
         if record.status.is_some() {
             tally.answered_latencies.push(record.latency_ms);
         }
@@ -131,7 +180,7 @@ impl ReportBuilder {
         let targets = self
             .targets
             .into_iter()
-            .map(|(name, tally)| tally.summarize(name))
+            .map(|(name, tally)| tally.summarize(name, now))
             .collect();
         Report {
             generated_at: format_ts(now),
@@ -143,12 +192,20 @@ impl ReportBuilder {
 }
 
 impl Tally {
-    fn summarize(mut self, target: String) -> TargetReport {
+    fn summarize(mut self, target: String, now: SystemTime) -> TargetReport {
         // Stable: probes of one run keep their order.
-        self.outcomes.sort_by_key(|(t, _)| *t);
+        self.outcomes.sort_by_key(|o| o.at);
         self.answered_latencies.sort_unstable();
         let probes = self.outcomes.len();
-        let ok = self.outcomes.iter().filter(|(_, ok)| *ok).count();
+        let ok = self.outcomes.iter().filter(|o| o.ok).count();
+        let recent = self.outcomes[probes.saturating_sub(RECENT_PROBES)..]
+            .iter()
+            .map(|o| RecentProbe {
+                ts: format_ts(o.at),
+                ok: o.ok,
+                latency_ms: o.answered_ms,
+            })
+            .collect();
         TargetReport {
             target,
             url: self.url.map(|(_, url)| url).unwrap_or_default(),
@@ -158,11 +215,63 @@ impl Tally {
             p50_ms: percentile(&self.answered_latencies, 50),
             p99_ms: percentile(&self.answered_latencies, 99),
             last_failure: self.last_failure.map(|(_, f)| f),
-            first_ts: format_ts(self.outcomes[0].0),
-            last_ts: format_ts(self.outcomes[probes - 1].0),
+            first_ts: format_ts(self.outcomes[0].at),
+            last_ts: format_ts(self.outcomes[probes - 1].at),
+            up: self.outcomes[probes - 1].ok,
+            uptime_24h_percent: uptime_within(&self.outcomes, now, DAY),
+            uptime_7d_percent: uptime_within(&self.outcomes, now, 7 * DAY),
+            recent,
+            incidents: incidents(&self.outcomes),
             outcomes: self.outcomes,
         }
     }
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// What a failed probe's reason reads like: its error, else its status.
+fn failure_reason(status: Option<u16>, error: Option<&str>) -> String {
+    match (error, status) {
+        (Some(e), _) if !e.is_empty() => e.to_string(),
+        (_, Some(s)) => format!("HTTP {s}"),
+        _ => "no answer".to_string(),
+    }
+}
+
+/// Uptime % of the sorted outcomes in `(now - window, now]`.
+fn uptime_within(sorted: &[Outcome], now: SystemTime, window: Duration) -> Option<f64> {
+    let from = now.checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH);
+    let inside = &sorted[sorted.partition_point(|o| o.at <= from)..];
+    let inside = &inside[..inside.partition_point(|o| o.at <= now)];
+    let ok = inside.iter().filter(|o| o.ok).count();
+    (!inside.is_empty()).then(|| ok as f64 * 100.0 / inside.len() as f64)
+}
+
+/// Runs of consecutive failures in the sorted outcomes, newest first, at most [`INCIDENTS_KEPT`].
+fn incidents(sorted: &[Outcome]) -> Vec<Incident> {
+    let mut found: Vec<Incident> = Vec::new();
+    let mut open: Option<Incident> = None;
+    for o in sorted {
+        match (&mut open, o.ok) {
+            (None, false) => {
+                open = Some(Incident {
+                    started: format_ts(o.at),
+                    ended: None,
+                    failed_probes: 1,
+                    reason: o.reason.clone().unwrap_or_default(),
+                })
+            }
+            (Some(incident), false) => incident.failed_probes += 1,
+            (Some(_), true) => {
+                let mut closed = open.take().expect("an open incident");
+                closed.ended = Some(format_ts(o.at));
+                found.push(closed);
+            }
+            (None, true) => {}
+        }
+    }
+    found.extend(open);
+    found.into_iter().rev().take(INCIDENTS_KEPT).collect()
 }
 
 /// Builds the report from records in memory (any order), keeping those at or after `since`.
@@ -255,8 +364,13 @@ pub fn percentile(sorted: &[u64], p: u32) -> Option<u64> {
 
 /// `75.00%`; never rounds a failure up to a perfect 100.00%.
 pub fn show_uptime(t: &TargetReport) -> String {
-    let shown = format!("{:.2}", t.uptime_percent);
-    if shown == "100.00" && t.ok < t.probes {
+    show_percent(t.uptime_percent)
+}
+
+/// An uptime percentage with two decimals; below 100 it never shows as 100.00%.
+pub fn show_percent(percent: f64) -> String {
+    let shown = format!("{percent:.2}");
+    if shown == "100.00" && percent < 100.0 {
         "99.99%".to_string()
     } else {
         format!("{shown}%")

@@ -85,10 +85,19 @@ log-provider=http://{{ include "abn-stack.logProviderName" . }}.{{ $ns }}.svc:{{
 
 {{/*
 Arguments of a one-shot health-check run over this release; call with (dict "root" $) or, to send
-the history elsewhere than the image's HEALTHCHECK_OUTPUT, (dict "root" $ "output" "-").
+the history elsewhere than the image's HEALTHCHECK_OUTPUT, (dict "root" $ "output" "-"). With
+"serve" true: the arguments of `health-check serve` (healthCheck.mode serve) instead.
 */}}
 {{- define "abn-stack.healthCheckArgs" -}}
+{{- if .serve }}
+- serve
+{{- with .root.Values.healthCheck.interval }}
+- --interval
+- {{ . | quote }}
+{{- end }}
+{{- else }}
 - --once
+{{- end }}
 {{- with .root.Values.healthCheck.timeout }}
 - --timeout
 - {{ . | quote }}
@@ -143,11 +152,35 @@ env:
   {{- with (include "backend-api.envVar" (list "RUST_LOG" $p.rustLog) | trim) }}
   {{- . | nindent 2 }}
   {{- end }}
+  {{- if eq $backend.integrationKeyDelivery "env" }}
   - name: PROVIDER_KEY
     valueFrom:
       secretKeyRef:
         name: {{ $backend.integrationKeySecretName }}
         key: {{ $backend.integrationKeySecretKey }}
+  {{- else }}
+  # The same Secret mounted the same way as backend-api's: a rotation reaches both live.
+  - name: PROVIDER_KEY_FILE
+    value: {{ printf "/var/run/secrets/abn-stack/integration-key/%s" $backend.integrationKeySecretKey | quote }}
+volumeMounts:
+  - name: integration-key
+    mountPath: /var/run/secrets/abn-stack/integration-key
+    readOnly: true
+  {{- end }}
+{{- end }}
+
+{{/*
+The log-provider pod's volumes: backend-api's integration Secret, in file delivery.
+*/}}
+{{- define "abn-stack.logProviderVolumes" -}}
+{{- $backend := index .Values "backend-api" }}
+{{- if eq $backend.integrationKeyDelivery "file" }}
+- name: integration-key
+  secret:
+    secretName: {{ $backend.integrationKeySecretName }}
+    # 0440
+    defaultMode: 288
+{{- end }}
 {{- end }}
 
 {{- define "abn-stack.image" -}}

@@ -93,17 +93,70 @@ DRAIN_PERIOD; the binary owns every other default.
 {{- include "backend-api.envVar" (list "REQUEST_TIMEOUT" $c.requestTimeout) }}
 {{- include "backend-api.envVar" (list "DRAIN_PERIOD" $c.drainPeriodSeconds "s") }}
 {{- include "backend-api.envVar" (list "SHUTDOWN_TIMEOUT" $c.shutdownTimeoutSeconds "s") }}
+{{- include "backend-api.envVar" (list "DOWNLOAD_RATE_LIMIT" $c.downloadRateLimit) }}
 {{- include "backend-api.envVar" (list "RUST_LOG" $c.rustLog) }}
+{{- with .Values.apiTokensSecretName }}
+- name: API_TOKENS_FILE
+  value: {{ printf "/var/run/secrets/abn-stack/api-tokens/%s" $.Values.apiTokensSecretKey | quote }}
+{{- end }}
 {{- range $name, $value := $c.extraEnv }}
 - name: {{ $name }}
   value: {{ $value | quote }}
 {{- end }}
 {{- if .Values.integrationKeySecretName }}
+{{- if eq .Values.integrationKeyDelivery "env" }}
 - name: EXTERNAL_INTEGRATION_KEY
   valueFrom:
     secretKeyRef:
       name: {{ .Values.integrationKeySecretName }}
       key: {{ .Values.integrationKeySecretKey }}
+{{- else }}
+- name: EXTERNAL_INTEGRATION_KEY_FILE
+  value: {{ printf "%s/%s" (include "backend-api.keyDir" .) .Values.integrationKeySecretKey | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where the integration Secret's directory is mounted (file delivery). The whole directory, never
+a subPath: the kubelet updates a Secret volume by swapping its ..data link, which a subPath mount
+never sees, so a rotated key would not reach the running pod.
+*/}}
+{{- define "backend-api.keyDir" -}}
+/var/run/secrets/abn-stack/integration-key
+{{- end }}
+
+{{/*
+The pod's volumes for file delivery: the Secret read-only, 0440 (root:<fsGroup> as the kubelet
+applies it, readable by the pod's group only). Empty in env delivery or without a Secret.
+*/}}
+{{- define "backend-api.keyVolumes" -}}
+{{- if and .Values.integrationKeySecretName (eq .Values.integrationKeyDelivery "file") }}
+- name: integration-key
+  secret:
+    secretName: {{ .Values.integrationKeySecretName }}
+    # 0440
+    defaultMode: 288
+{{- end }}
+{{- with .Values.apiTokensSecretName }}
+- name: api-tokens
+  secret:
+    secretName: {{ . }}
+    # 0440
+    defaultMode: 288
+{{- end }}
+{{- end }}
+
+{{- define "backend-api.keyMounts" -}}
+{{- if and .Values.integrationKeySecretName (eq .Values.integrationKeyDelivery "file") }}
+- name: integration-key
+  mountPath: {{ include "backend-api.keyDir" . }}
+  readOnly: true
+{{- end }}
+{{- if .Values.apiTokensSecretName }}
+- name: api-tokens
+  mountPath: /var/run/secrets/abn-stack/api-tokens
+  readOnly: true
 {{- end }}
 {{- end }}
 
@@ -121,6 +174,10 @@ resources:
   {{- toYaml .Values.resources | nindent 2 }}
 {{- with (include "backend-api.env" . | trim) }}
 env:
+  {{- . | nindent 2 }}
+{{- end }}
+{{- with (include "backend-api.keyMounts" . | trim) }}
+volumeMounts:
   {{- . | nindent 2 }}
 {{- end }}
 {{- end }}

@@ -1,0 +1,90 @@
+//! The real probe binary against real loopback listeners: 2xx, 503, a listener that never
+//! answers, a refused port and bad arguments.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// Serves `answer` (raw bytes, none: read the request and stay silent) to every connection.
+fn listener(answer: Option<&'static str>) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in l.incoming() {
+            let mut stream = stream.unwrap();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf);
+                match answer {
+                    Some(a) => {
+                        let _ = stream.write_all(a.as_bytes());
+                    }
+                    None => std::thread::sleep(Duration::from_secs(30)),
+                }
+            });
+        }
+    });
+    format!("http://{addr}/readyz")
+}
+
+fn probe(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_probe"))
+        .args(args)
+        .output()
+        .expect("probe runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn two_hundred_is_healthy() {
+    let url = listener(Some("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"));
+    let out = probe(&[&url]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(stdout(&out), format!("probe: {url} answered 200\n"));
+}
+
+#[test]
+fn not_ready_is_unhealthy() {
+    let url = listener(Some(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n",
+    ));
+    let out = probe(&[&url]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(stdout(&out).ends_with("answered 503\n"), "{out:?}");
+}
+
+#[test]
+fn silence_past_the_timeout_is_unhealthy() {
+    let url = listener(None);
+    let out = probe(&[&url, "0.3"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(stdout(&out).contains("no answer within"), "{out:?}");
+}
+
+#[test]
+fn a_refused_connection_is_unhealthy() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = probe(&[&format!("http://127.0.0.1:{port}/readyz")]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(stdout(&out).contains("refused"), "{out:?}");
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    for args in [
+        &[][..],
+        &["https://127.0.0.1/"],
+        &["http://127.0.0.1/", "soon"],
+    ] {
+        let out = probe(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    }
+}

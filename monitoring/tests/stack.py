@@ -1,0 +1,230 @@
+"""The live monitoring stack on loopback: the three services (real binaries), a real Prometheus
+scraping them every second with a derived copy of the rules, and a real Alertmanager.
+
+Everything binds 127.0.0.1 on free ports and lives under one temporary folder; `Stack.stop`
+kills what it started. Every wait is bounded."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import Path
+from typing import IO, Any, Callable
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RULES = REPO_ROOT / "monitoring" / "prometheus" / "abn-stack-rules.yaml"
+DASHBOARD = REPO_ROOT / "monitoring" / "grafana" / "abn-stack-dashboard.json"
+BIN_DIR = Path(os.environ.get("ABN_BIN_DIR", REPO_ROOT / "target" / "debug"))
+NAMESPACE = "abn-stack-live"
+# The live copy of the rules: Prometheus cannot override for:, and a 5-minute rate window would
+# keep an alert firing for minutes after its fault is gone.
+LIVE_FOR = "2s"
+LIVE_RANGE = "15s"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float = 60.0, every: float = 0.5) -> Any:
+    """Polls check() until it returns something truthy; fails naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (OSError, ValueError, urllib.error.URLError) as error:
+            last = error
+        else:
+            if last:
+                return last
+        time.sleep(every)
+    raise AssertionError(f"{what}: not within {timeout:.0f}s (last: {last!r})")
+
+
+def http(url: str, *, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None,
+         timeout: float = 15.0) -> tuple[int, Message, bytes]:
+    """(status, headers (case-insensitive), body); an HTTP error status is an answer, not an error."""
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def get_json(url: str) -> Any:
+    status, _, body = http(url)
+    assert status == 200, (url, status, body[:300])
+    return json.loads(body)
+
+
+def derive_rules(text: str) -> str:
+    """The shipped rules with every for: and every range window shortened, nothing else changed."""
+    text = re.sub(r"^(\s+for:) \S+$", rf"\1 {LIVE_FOR}", text, flags=re.MULTILINE)
+    return re.sub(r"\[\d+[smh]\]", f"[{LIVE_RANGE}]", text)
+
+
+@dataclass
+class Service:
+    """One service binary on a fixed loopback port (so a restart keeps its scrape target)."""
+    name: str
+    env: dict[str, str]
+    log: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, **overrides: str) -> None:
+        env = {"PATH": os.environ.get("PATH", ""), "LISTEN_ADDR": f"127.0.0.1:{self.port}", **self.env, **overrides}
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen([str(BIN_DIR / self.name)], env=env, stdout=log, stderr=log)
+        wait_until(f"{self.name} ready", lambda: http(f"{self.base}/readyz", timeout=2)[0] == 200, timeout=20)
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, no drain."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+class Stack:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.provider_key = secrets.token_urlsafe(24)
+        self.log_dir = root / "data-api-volume"
+        self.log_dir.mkdir()
+        self.provider = Service("log-provider", {"PROVIDER_KEY": self.provider_key}, root / "log-provider.log")
+        self.backend = Service("backend-api", {
+            "EXTERNAL_LOGS_URL": f"http://127.0.0.1:{self.provider.port}/v1/logs",
+            "EXTERNAL_INTEGRATION_KEY": self.provider_key,
+            # 0.5 s of simulated work would make the load loop slow; the latency fault sets its own.
+            "SIMULATED_LATENCY_MS": "20",
+        }, root / "backend-api.log")
+        self.data = Service("data-api", {
+            "LOG_DIR": str(self.log_dir), "INSTANCE_ID": "abn-stack-data-api-0",
+            "SIMULATED_LATENCY_MS": "20",  # GET / simulates 3 s by default: too slow for the load loop
+        }, root / "data-api.log")
+        self.services = {s.name: s for s in (self.provider, self.backend, self.data)}
+        self.prometheus_port = free_port()
+        self.alertmanager_port = free_port()
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.logs: list[IO[bytes]] = []
+        self.targets_file = root / "targets.json"
+
+    @property
+    def prometheus(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+    @property
+    def alertmanager(self) -> str:
+        return f"http://127.0.0.1:{self.alertmanager_port}"
+
+    # --- scrape targets: file_sd, so a test can take a target away (AbnStackServiceAbsent) -------
+
+    def write_targets(self, without: str | None = None) -> None:
+        groups = []
+        for service in self.services.values():
+            if service.name == without:
+                continue
+            # The labels a ServiceMonitor gives a target: job = app.kubernetes.io/name, namespace, pod.
+            groups.append({"targets": [f"127.0.0.1:{service.port}"],
+                           "labels": {"job": service.name, "namespace": NAMESPACE,
+                                      "pod": f"abn-stack-{service.name}-0"}})
+        tmp = self.targets_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(groups), encoding="utf-8")
+        tmp.replace(self.targets_file)  # atomic: Prometheus never reads half a file
+
+    def start(self) -> None:
+        for service in (self.provider, self.backend, self.data):
+            service.start()
+        self.write_targets()
+        rules = self.root / "abn-stack-rules.live.yaml"
+        rules.write_text(derive_rules(RULES.read_text(encoding="utf-8")), encoding="utf-8")
+        prometheus_config = {
+            "global": {"scrape_interval": "1s", "scrape_timeout": "900ms", "evaluation_interval": "1s"},
+            "rule_files": [str(rules)],
+            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{self.alertmanager_port}"]}]}]},
+            "scrape_configs": [{"job_name": "abn-stack", "file_sd_configs": [{"files": [str(self.targets_file)]}]}],
+        }
+        (self.root / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config), encoding="utf-8")
+        alertmanager_config = {
+            "route": {"receiver": "record", "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"},
+            "receivers": [{"name": "record"}],
+        }
+        (self.root / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config), encoding="utf-8")
+        self._spawn("alertmanager", [
+            "prometheus-alertmanager", f"--config.file={self.root / 'alertmanager.yml'}",
+            f"--storage.path={self.root / 'alertmanager-data'}",
+            f"--web.listen-address=127.0.0.1:{self.alertmanager_port}",
+            "--cluster.listen-address=",  # no gossip port: a single Alertmanager
+        ])
+        self._spawn("prometheus", [
+            "prometheus", f"--config.file={self.root / 'prometheus.yml'}",
+            f"--storage.tsdb.path={self.root / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{self.prometheus_port}",
+            "--rules.alert.resend-delay=1s",  # default 1m: a resolve would reach Alertmanager late
+        ])
+        for name, url, timeout in (("alertmanager", self.alertmanager, 30), ("prometheus", self.prometheus, 60)):
+            try:
+                wait_until(f"{name} ready", lambda: http(f"{url}/-/ready", timeout=2)[0] == 200, timeout=timeout)
+            except AssertionError as error:
+                tail = (self.root / f"{name}.log").read_text(errors="replace")[-2000:]
+                raise AssertionError(f"{error}\n{name}.log ends:\n{tail}") from None
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 (closed in stop())
+        self.logs.append(log)
+        self.processes.append(subprocess.Popen(argv, stdout=log, stderr=log))
+
+    def stop(self) -> None:
+        for service in self.services.values():
+            service.kill()
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        for log in self.logs:
+            log.close()
+
+    # --- Prometheus and Alertmanager APIs -----------------------------------------------------
+
+    def query_api(self, path: str) -> Any:
+        answer = get_json(f"{self.prometheus}/api/v1/{path}")
+        assert answer["status"] == "success", answer
+        return answer["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        url = f"{self.prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        answer = get_json(url)
+        assert answer["status"] == "success", answer
+        return answer["data"]["result"]
+
+    def active_alerts(self, alertname: str) -> list[dict[str, Any]]:
+        """The alerts of that name Alertmanager holds as active (resolved ones are not listed)."""
+        url = f"{self.alertmanager}/api/v2/alerts?" + urllib.parse.urlencode(
+            {"filter": f'alertname="{alertname}"', "active": "true", "silenced": "false", "inhibited": "false"})
+        return get_json(url)

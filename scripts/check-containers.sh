@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Container check: lints the Dockerfile with checkov, builds the four images without pulling
 # anything (scripts/build-images.sh, tagged with the crate version and shared with the deploy
-# rehearsal; an unchanged tree rebuilds nothing), runs the compose stack under a unique project
+# rehearsal; the same commit gives the same image IDs), runs the compose stack under a unique project
 # name and tests it with
 # faults (deployment/docker/tests/check_containers.py): every endpoint through the containers, a
 # SIGKILL of data-api under write load with no acknowledged record lost, the outage and recovery in
-# the health-check history on its volume, and SIGTERM ending every container cleanly.
+# the health-check history on its volume, and SIGTERM ending every container cleanly. Before the
+# stack it checks what a scanner sees in the images (deployment/docker/tests/check_image_contents.py:
+# syft, cargo audit bin, the SBOMs) and that the log-provider image reproduces
+# (scripts/reproduce-images.sh).
 #
 # Usage, from anywhere in the repository:  scripts/check-containers.sh
 # Where no Docker engine (or no Compose) answers it prints SKIPPED with the reason and exits 77
@@ -86,6 +89,27 @@ IMAGE_CONTEXT_DIR="$work_dir/context" scripts/build-images.sh | tee "$work_dir/s
 # The size goal (at most 15 MB an image) is reported, not enforced: a dependency that grows an
 # image should be seen, not block everyone's CI.
 awk '$2 > 15 {print "check-containers: WARNING: " $1 " is " $2 " MB, over the 15 MB goal"}' "$work_dir/sizes.txt" >&2
+
+# What a scanner sees in the images: syft's crates against cargo tree, cargo audit bin against the
+# advisory database (ADVISORY_DB, a local snapshot; unset: cargo audit fetches it), the SBOMs and
+# their labels, and a binary without the auditable data caught.
+# shellcheck source=scripts/lib/cargo-tool.sh
+source scripts/lib/cargo-tool.sh
+cargo_tool cargo-audit "$cargo_audit_version"
+python3 deployment/docker/tests/check_image_contents.py \
+    --images log-provider backend-api data-api health-check --tag "$tag" \
+    --bin-dir target/static/x86_64-unknown-linux-gnu/release --sbom-dir build/sbom \
+    --syft build/venv-syft/bin/syft --epoch "$(git log -1 --format=%ct)" --work "$work_dir"
+
+# Reproducible images, on the smallest one, log-provider (its binaries rebuilt in a second checkout folder); all
+# four: scripts/reproduce-images.sh. Uncommitted changes leave nothing to reproduce (exit 77).
+repro_rc=0
+IMAGES=log-provider scripts/reproduce-images.sh || repro_rc=$?
+if (( repro_rc == 77 )); then
+    log "reproducibility: NOT CHECKED (uncommitted changes); CI checks it on the commit"
+elif (( repro_rc != 0 )); then
+    exit "$repro_rc"
+fi
 
 # Configuration of the stack under test: its own project and image tag, ephemeral 127.0.0.1 ports,
 # a fresh random key, short simulated latencies, a fast health-check loop and no automatic restart

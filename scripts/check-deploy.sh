@@ -10,7 +10,7 @@
 # Usage, from anywhere in the repository:  scripts/check-deploy.sh
 # Where no Docker engine answers it prints SKIPPED with the reason and exits 77 (scripts/test
 # reports the area as skipped). The images are scripts/build-images.sh's, shared with the
-# containers area (an unchanged tree rebuilds nothing).
+# containers area (the same commit gives the same images: cargo has nothing to build, the IDs stay).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -91,6 +91,10 @@ python_venv() {
     fi
 }
 
+log() { echo "$*"; }
+# shellcheck source=scripts/lib/cargo-tool.sh
+source scripts/lib/cargo-tool.sh
+
 ensure_cargo_tool() {
     local tool=$1
     if ! cargo "${tool#cargo-}" --version >/dev/null 2>&1; then
@@ -106,7 +110,7 @@ ensure_cargo_tool() {
 # (into $WORK, through its documented db-urls/db-path settings); cargo audit then reads the
 # same copy, so both judge one database and neither fetches again.
 step_advisories() {
-    ensure_cargo_tool cargo-audit || return 1
+    cargo_tool cargo-audit "$cargo_audit_version" || return 1
     ensure_cargo_tool cargo-deny || return 1
 
     local dbs=$WORK/advisory-dbs config=$WORK/deny.toml source

@@ -52,3 +52,21 @@ Call with (dict "annotations" $dict "images" (list .Values.image ...)).
 {{- end }}
 {{- $_ := set .annotations "checkov.io/skip2" "CKV_K8S_15=pullPolicy Always would try a registry the cluster may not have; IfNotPresent is the default, set image.pullPolicy to change it" }}
 {{- end }}
+
+{{/*
+The checkov.io/skip3 (CKV_K8S_35, Secrets as files) of a workload whose operator chose to read a
+Secret into the environment (extraEnv secretKeyRef or extraEnvFrom secretRef); adds it to the dict
+given, or nothing. Call with (dict "annotations" $dict "values" (list <workload values> ...)).
+*/}}
+{{- define "abn-common.secretEnvSkip" -}}
+{{- $fromSecret := false }}
+{{- range .values }}
+{{- if kindIs "slice" .extraEnv }}
+{{- range .extraEnv }}{{ if and .valueFrom .valueFrom.secretKeyRef }}{{ $fromSecret = true }}{{ end }}{{ end }}
+{{- end }}
+{{- range .extraEnvFrom }}{{ if .secretRef }}{{ $fromSecret = true }}{{ end }}{{ end }}
+{{- end }}
+{{- if $fromSecret }}
+{{- $_ := set .annotations "checkov.io/skip3" "CKV_K8S_35=extraEnv or extraEnvFrom reads a Secret into the environment, as the operator chose; the chart's own keys are mounted as files" }}
+{{- end }}
+{{- end }}

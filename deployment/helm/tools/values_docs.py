@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         for path, text in wanted.items():
             if path.read_text() != text:
-                stale.append(path.relative_to(helm_dir.parent))
+                stale.append(path.relative_to(helm_dir.parents[1]))
                 if not args.check:
                     path.write_text(text)
     for problem in problems:

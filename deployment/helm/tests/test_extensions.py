@@ -242,6 +242,8 @@ def test_http_route_attaches_to_the_gateway_and_routes_to_the_service() -> None:
 def test_hpa_behavior_and_an_extra_metric() -> None:
     prod = one(objects("prod"), "HorizontalPodAutoscaler", "abn-stack-backend-api")["spec"]
     assert prod["behavior"]["scaleDown"]["stabilizationWindowSeconds"] >= 300
+    # extraMetrics unset: CPU only.
+    assert [m["resource"]["name"] for m in prod["metrics"]] == ["cpu"]
     assert "behavior" not in one(objects("dev", extra={"backend-api": {"autoscaling": {"enabled": True}}}),
                                  "HorizontalPodAutoscaler", "abn-stack-backend-api")["spec"]
     rps = {"type": "Pods", "pods": {"metric": {"name": "http_requests_per_second"},

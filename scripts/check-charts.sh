@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Helm chart check, offline, no cluster, no helm binary:
-#   1. helm dependency build of the umbrella (file:// subcharts, from the committed Chart.lock),
+#   1. helm dependency build from the committed Chart.locks: the abn-common library into backend-api
+#      and data-api, then those and the library into the umbrella (all file://),
 #   1b. the values docs and shared schema are what deployment/helm/tools/values_docs.py writes
 #      (README tables from the `# --` comments of values.yaml; fails on drift),
 #   2. render the umbrella for default, dev and prod values, and dev plus every extension point

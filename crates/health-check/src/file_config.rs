@@ -78,10 +78,7 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
     for target in &config.targets {
         target.validate()?;
     }
-    let alerting = config
-        .alerting
-        .map(AlertingSection::resolve)
-        .transpose()?;
+    let alerting = config.alerting.map(AlertingSection::resolve).transpose()?;
     Ok(Loaded {
         targets: config.targets,
         alerting,

@@ -115,6 +115,15 @@ impl World {
         )
     }
 
+    /// One receiver that never answers; the target goes down at its first failure.
+    fn hanging_receiver_config(&self, delivery: &str) -> PathBuf {
+        let receivers = format!(
+            "    - {{name: hanging, type: webhook, url: '{}/hanging'}}\n",
+            self.base
+        );
+        self.config(&receivers, delivery, 1)
+    }
+
     fn secret_file(&self, url: &str) -> PathBuf {
         let path = self.dir.path().join("chat-webhook-url");
         std::fs::write(&path, format!("{url}\n")).unwrap();
@@ -157,7 +166,10 @@ async fn record(
     uri: axum::http::Uri,
     Json(body): Json<Value>,
 ) -> StatusCode {
-    s.received.lock().unwrap().push((uri.path().to_string(), body));
+    s.received
+        .lock()
+        .unwrap()
+        .push((uri.path().to_string(), body));
     StatusCode::OK
 }
 
@@ -205,13 +217,22 @@ async fn a_cronjob_sequence_of_once_runs_notifies_once_per_incident() {
     for (n, (up, expected)) in runs.iter().enumerate() {
         world.set_up(*up);
         let out = world.once(&config).await;
-        assert_eq!(out.status.code(), Some(if *up { 0 } else { 1 }), "run {n}: {}", stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(if *up { 0 } else { 1 }),
+            "run {n}: {}",
+            stderr(&out)
+        );
         assert_no_secret(&stdout(&out));
         assert_no_secret(&stderr(&out));
         // --once waits for its deliveries before it exits: the receivers hold them already.
         let received = world.received();
         assert_eq!(webhook_states(&received), *expected, "after run {n}");
-        assert_eq!(slack_texts(&received).len(), expected.len(), "after run {n}");
+        assert_eq!(
+            slack_texts(&received).len(),
+            expected.len(),
+            "after run {n}"
+        );
     }
     let received = world.received();
     let first_down = &received.iter().find(|(p, _)| p == "/hook").unwrap().1;
@@ -220,11 +241,22 @@ async fn a_cronjob_sequence_of_once_runs_notifies_once_per_incident() {
     assert_eq!(first_down["status"], 503);
     assert_eq!(first_down["url"], format!("{}/target", world.base));
     let texts = slack_texts(&received);
-    assert!(texts[0].contains("api is DOWN after 2 failed probes"), "{}", texts[0]);
+    assert!(
+        texts[0].contains("api is DOWN after 2 failed probes"),
+        "{}",
+        texts[0]
+    );
     assert!(texts[1].contains("api is UP again"), "{}", texts[1]);
-    let state: Value =
-        serde_json::from_slice(&std::fs::read(world.dir.path().join("health/health_check.log.alert-state.json")).unwrap())
-            .unwrap();
+    let state: Value = serde_json::from_slice(
+        &std::fs::read(
+            world
+                .dir
+                .path()
+                .join("health/health_check.log.alert-state.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
     assert_eq!(state["targets"]["api"]["down"], false);
     assert_eq!(state["targets"]["api"]["last_sent"], "up");
 }
@@ -233,7 +265,10 @@ async fn a_cronjob_sequence_of_once_runs_notifies_once_per_incident() {
 async fn a_corrupt_or_missing_state_is_rebuilt_from_the_history_without_a_storm() {
     let world = World::start().await;
     let config = world.config(&world.hook_receivers(), "{attempts: 2}", 2);
-    let state_file = world.dir.path().join("health/health_check.log.alert-state.json");
+    let state_file = world
+        .dir
+        .path()
+        .join("health/health_check.log.alert-state.json");
     world.set_up(false);
     for _ in 0..3 {
         world.once(&config).await;
@@ -242,7 +277,11 @@ async fn a_corrupt_or_missing_state_is_rebuilt_from_the_history_without_a_storm(
 
     std::fs::write(&state_file, b"{\"version\": 1, \"targets\": {\"api\": [tor").unwrap();
     let out = world.once(&config).await;
-    assert!(stderr(&out).contains("alert state rebuilt from the history"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("alert state rebuilt from the history"),
+        "{}",
+        stderr(&out)
+    );
     world.once(&config).await;
     std::fs::remove_file(&state_file).unwrap();
     world.once(&config).await;
@@ -268,7 +307,12 @@ async fn metrics_page(client: &reqwest::Client, hc: &ServiceProcess) -> String {
 }
 
 /// Polls `/metrics` until `series` reaches `value` (bounded: 400 polls of 50 ms).
-async fn metric_until(client: &reqwest::Client, hc: &ServiceProcess, series: &str, value: f64) -> String {
+async fn metric_until(
+    client: &reqwest::Client,
+    hc: &ServiceProcess,
+    series: &str,
+    value: f64,
+) -> String {
     let mut page = String::new();
     for _ in 0..400 {
         page = metrics_page(client, hc).await;
@@ -288,21 +332,63 @@ async fn a_receiver_that_is_down_is_retried_within_its_bound_and_counted() {
         refused_url(),
         world.base
     );
-    let config = world.config(&receivers, "{attempts: 3, attempt_timeout: 1s, give_up_after: 20s}", 1);
+    let config = world.config(
+        &receivers,
+        "{attempts: 3, attempt_timeout: 1s, give_up_after: 20s}",
+        1,
+    );
     world.set_up(false);
     let mut hc = world.serve(&config);
     let client = reqwest::Client::new();
-    metric_until(&client, &hc, r#"healthcheck_notifications_total{receiver="refusing",result="failed"}"#, 1.0).await;
-    let page = metric_until(&client, &hc, r#"healthcheck_notifications_total{receiver="failing",result="failed"}"#, 1.0).await;
+    metric_until(
+        &client,
+        &hc,
+        r#"healthcheck_notifications_total{receiver="refusing",result="failed"}"#,
+        1.0,
+    )
+    .await;
+    let page = metric_until(
+        &client,
+        &hc,
+        r#"healthcheck_notifications_total{receiver="failing",result="failed"}"#,
+        1.0,
+    )
+    .await;
     // Exactly the configured tries, and no more after giving up.
-    assert_eq!(metric(&page, r#"healthcheck_notification_retries_total{receiver="failing"}"#), Some(2.0));
-    assert_eq!(metric(&page, r#"healthcheck_notification_retries_total{receiver="refusing"}"#), Some(2.0));
+    assert_eq!(
+        metric(
+            &page,
+            r#"healthcheck_notification_retries_total{receiver="failing"}"#
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(
+            &page,
+            r#"healthcheck_notification_retries_total{receiver="refusing"}"#
+        ),
+        Some(2.0)
+    );
     assert_eq!(world.shared.failing_arrivals.load(Ordering::SeqCst), 3);
-    assert_eq!(metric(&page, r#"healthcheck_notifications_total{receiver="failing",result="sent"}"#), Some(0.0));
+    assert_eq!(
+        metric(
+            &page,
+            r#"healthcheck_notifications_total{receiver="failing",result="sent"}"#
+        ),
+        Some(0.0)
+    );
     let failed = hc
-        .wait_for_log(|l| l["message"] == "notification not delivered" && l["receiver"] == "failing")
+        .wait_for_log(|l| {
+            l["message"] == "notification not delivered" && l["receiver"] == "failing"
+        })
         .expect("the failed delivery is logged");
-    assert!(failed["error"].as_str().unwrap().contains("HTTP 503 after 3 attempt(s)"), "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 503 after 3 attempt(s)"),
+        "{failed}"
+    );
     assert_no_secret(&page);
     assert_no_secret(&hc.output());
 }
@@ -310,8 +396,8 @@ async fn a_receiver_that_is_down_is_retried_within_its_bound_and_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_that_hangs_does_not_delay_probing() {
     let world = World::start().await;
-    let receivers = format!("    - {{name: hanging, type: webhook, url: '{}/hanging'}}\n", world.base);
-    let config = world.config(&receivers, "{attempts: 1, attempt_timeout: 60s, give_up_after: 60s}", 1);
+    let config =
+        world.hanging_receiver_config("{attempts: 1, attempt_timeout: 60s, give_up_after: 60s}");
     world.set_up(false);
     let hc = world.serve(&config);
     let client = reqwest::Client::new();
@@ -321,21 +407,49 @@ async fn a_receiver_that_hangs_does_not_delay_probing() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(world.shared.hanging_arrivals.load(Ordering::SeqCst), 1, "the delivery started");
-    let probes = |page: &str| metric(page, r#"healthcheck_probes_total{target="api",result="failed"}"#).unwrap_or(0.0);
+    assert_eq!(
+        world.shared.hanging_arrivals.load(Ordering::SeqCst),
+        1,
+        "the delivery started"
+    );
+    let probes = |page: &str| {
+        metric(
+            page,
+            r#"healthcheck_probes_total{target="api",result="failed"}"#,
+        )
+        .unwrap_or(0.0)
+    };
     let at_hang = probes(&metrics_page(&client, &hc).await);
     // Five more runs while the delivery still waits for its answer (it may wait 60 s).
-    metric_until(&client, &hc, r#"healthcheck_probes_total{target="api",result="failed"}"#, at_hang + 5.0).await;
+    metric_until(
+        &client,
+        &hc,
+        r#"healthcheck_probes_total{target="api",result="failed"}"#,
+        at_hang + 5.0,
+    )
+    .await;
     let page = metrics_page(&client, &hc).await;
-    assert_eq!(metric(&page, r#"healthcheck_notifications_total{receiver="hanging",result="sent"}"#), Some(0.0));
-    assert_eq!(metric(&page, r#"healthcheck_notifications_total{receiver="hanging",result="failed"}"#), Some(0.0));
+    assert_eq!(
+        metric(
+            &page,
+            r#"healthcheck_notifications_total{receiver="hanging",result="sent"}"#
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(
+            &page,
+            r#"healthcheck_notifications_total{receiver="hanging",result="failed"}"#
+        ),
+        Some(0.0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_once_run_gives_up_on_a_hanging_receiver_within_its_bound() {
     let world = World::start().await;
-    let receivers = format!("    - {{name: hanging, type: webhook, url: '{}/hanging'}}\n", world.base);
-    let config = world.config(&receivers, "{attempts: 3, attempt_timeout: 1s, give_up_after: 2s}", 1);
+    let config =
+        world.hanging_receiver_config("{attempts: 3, attempt_timeout: 1s, give_up_after: 2s}");
     world.set_up(false);
     // run_bin bounds the run at 60 s: the run must end by itself after give_up_after.
     let out = world.once(&config).await;
@@ -351,7 +465,10 @@ async fn bad_alerting_config_stops_the_start_naming_the_variable_not_the_url() {
     for receivers in [
         "    - {name: x, type: webhook, url: 'ftp://sekrit.example/sekrit'}\n".to_string(),
         "    - {name: x, type: webhook, url: 'http://h/sekrit', secret: sekrit}\n".to_string(),
-        format!("    - {{name: x, type: slack, url_file: '{}/missing'}}\n", world.dir.path().display()),
+        format!(
+            "    - {{name: x, type: slack, url_file: '{}/missing'}}\n",
+            world.dir.path().display()
+        ),
     ] {
         let config = world.config(&receivers, "{}", 2);
         let out = world.once(&config).await;
@@ -359,6 +476,9 @@ async fn bad_alerting_config_stops_the_start_naming_the_variable_not_the_url() {
         let err = stderr(&out);
         assert!(err.contains("HEALTHCHECK_CONFIG"), "{err}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
-        assert!(!err.contains("sekrit.example") && !err.contains("h/sekrit"), "{err}");
+        assert!(
+            !err.contains("sekrit.example") && !err.contains("h/sekrit"),
+            "{err}"
+        );
     }
 }

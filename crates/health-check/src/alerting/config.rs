@@ -149,7 +149,9 @@ impl AlertingSection {
     /// Checks the section and reads the URL files; errors name the receiver, never its URL.
     pub fn resolve(self) -> Result<Alerting, String> {
         if self.down_after == 0 || self.up_after == 0 {
-            return Err("alerting: down_after and up_after count probes and must be at least 1".into());
+            return Err(
+                "alerting: down_after and up_after count probes and must be at least 1".into(),
+            );
         }
         let d = &self.delivery;
         if !(1..=20).contains(&d.attempts) {
@@ -162,7 +164,10 @@ impl AlertingSection {
             );
         }
         if self.receivers.is_empty() {
-            return Err("alerting.receivers is empty: name at least one, or remove the alerting section".into());
+            return Err(
+                "alerting.receivers is empty: name at least one, or remove the alerting section"
+                    .into(),
+            );
         }
         let mut receivers = Vec::with_capacity(self.receivers.len());
         for r in self.receivers {
@@ -268,7 +273,10 @@ mod tests {
             file.display()
         ))
         .unwrap();
-        assert_eq!(a.receivers[0].url(), "https://hooks.example/services/sekrit");
+        assert_eq!(
+            a.receivers[0].url(),
+            "https://hooks.example/services/sekrit"
+        );
         std::fs::write(&file, "ftp://sekrit-host/sekrit\n").unwrap();
         let err = parse(&format!(
             "receivers:\n  - {{name: chat, type: slack, url_file: '{}'}}\n",

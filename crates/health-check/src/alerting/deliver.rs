@@ -233,7 +233,10 @@ impl Notifier {
     pub async fn drain(&self) {
         self.tasks.close();
         let bound = self.delivery.give_up_after + Duration::from_secs(1);
-        if tokio::time::timeout(bound, self.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(bound, self.tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::error!("notifications still under way at exit were abandoned");
         }
         self.tasks.reopen();
@@ -294,7 +297,11 @@ async fn deliver(
         Ok(Err(failure)) => Err(format!("{} after {} attempt(s)", failure.text(), tried())),
         Err(_) => {
             let last = last.lock().expect("last failure").clone();
-            let last = if last.is_empty() { "no answer".to_string() } else { last };
+            let last = if last.is_empty() {
+                "no answer".to_string()
+            } else {
+                last
+            };
             Err(format!(
                 "gave up after {:?} and {} attempt(s) (last: {last})",
                 delivery.give_up_after,

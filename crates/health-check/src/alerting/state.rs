@@ -192,7 +192,9 @@ mod tests {
     #[test]
     fn down_after_n_failures_up_after_m_successes_once_each() {
         let mut state = AlertState::fresh();
-        let outcomes = [true, false, true, false, false, false, false, true, true, false];
+        let outcomes = [
+            true, false, true, false, false, false, false, true, true, false,
+        ];
         let changes: Vec<(usize, bool)> = outcomes
             .iter()
             .enumerate()
@@ -210,7 +212,11 @@ mod tests {
     fn rebuilt_from_history_matches_the_live_state_and_counts_as_sent() {
         let dir = tempfile::tempdir().unwrap();
         let history_file = dir.path().join("h.log");
-        let records: Vec<_> = [true, false, false, false].iter().enumerate().map(|(i, ok)| probe(*ok, i as u32)).collect();
+        let records: Vec<_> = [true, false, false, false]
+            .iter()
+            .enumerate()
+            .map(|(i, ok)| probe(*ok, i as u32))
+            .collect();
         history::append(&history::HistoryOutput::file(&history_file), &records).unwrap();
         let mut lines = std::fs::read_to_string(&history_file).unwrap();
         lines.push_str("{torn\n");
@@ -218,7 +224,8 @@ mod tests {
         let state_file = path_beside(&history_file);
         std::fs::write(&state_file, "not json").unwrap();
         let targets = [Target::new("a", "http://h/")];
-        let (state, why) = AlertState::load_or_rebuild(&state_file, &history_file, &targets, LIMITS);
+        let (state, why) =
+            AlertState::load_or_rebuild(&state_file, &history_file, &targets, LIMITS);
         assert!(why.unwrap().starts_with("unreadable"));
         let a = &state.targets["a"];
         assert!(a.down);

@@ -56,7 +56,7 @@ impl World {
             .route("/hook", post(record))
             .route("/slack/{*rest}", post(record))
             .route(
-                "/failing",
+                "/failing/{*rest}",
                 post(|State(s): State<Shared>| async move {
                     s.failing_arrivals.fetch_add(1, Ordering::SeqCst);
                     StatusCode::SERVICE_UNAVAILABLE
@@ -328,7 +328,8 @@ async fn metric_until(
 async fn a_receiver_that_is_down_is_retried_within_its_bound_and_counted() {
     let world = World::start().await;
     let receivers = format!(
-        "    - {{name: refusing, type: webhook, url: '{}'}}\n    - {{name: failing, type: slack, url: '{}/failing'}}\n",
+        // Secrets in both paths: failures are where a client library quotes the URL.
+        "    - {{name: refusing, type: webhook, url: '{}/sekrit-refused'}}\n    - {{name: failing, type: slack, url: '{}/failing/{SLACK_SECRET}'}}\n",
         refused_url(),
         world.base
     );

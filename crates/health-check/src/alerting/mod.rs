@@ -55,6 +55,11 @@ impl Alerter {
         })
         .await
         .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
+        let mut state = state;
+        // A target taken out of the config leaves no state behind.
+        state
+            .targets
+            .retain(|name, _| targets.iter().any(|t| &t.name == name));
         if let Some(why) = rebuilt {
             let down: Vec<&str> = state
                 .targets

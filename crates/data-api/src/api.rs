@@ -15,7 +15,7 @@ use platform::ApiError;
 use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Level, LogStore, Record, StoreError, MAX_MESSAGE_CHARS};
+use crate::store::{is_instance_name, Level, LogStore, Record, StoreError, MAX_MESSAGE_CHARS};
 
 /// Largest `POST /logs` body read, whatever MAX_BODY_BYTES says: a record needs far less.
 pub const MAX_RECORD_BODY_BYTES: usize = 64 * 1024;
@@ -226,16 +226,17 @@ async fn create_record(
     ))
 }
 
-/// Recent records of this instance, newest first.
+/// Recent records of every instance on the volume (or of one), newest first.
 #[utoipa::path(get, path = "/logs", tag = "data-api",
     params(
         // Its range is set from MAX_LIMIT by `api_doc`.
         ("limit" = Option<u64>, Query, description = "Number of records (default 100)"),
-        ("since" = Option<String>, Query, format = DateTime, description = "Any RFC 3339 date-time (any offset, any fraction): only records at or after it")
+        ("since" = Option<String>, Query, format = DateTime, description = "Any RFC 3339 date-time (any offset, any fraction): only records at or after it"),
+        ("instance" = Option<String>, Query, pattern = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$", description = "Only this instance's records (an INSTANCE_ID, or `legacy` for imported ones); default: every instance's, merged")
     ),
     responses(
         (status = 200, description = "Records", body = RecordList),
-        (status = 400, description = "Bad limit or since", body = ErrorBody),
+        (status = 400, description = "Bad limit, since or instance", body = ErrorBody),
         (status = 503, description = "The log volume cannot be read", body = ErrorBody)
     ))]
 async fn list_records(
@@ -252,9 +253,19 @@ async fn list_records(
         .get("since")
         .map(|text| platform::query::since(text))
         .transpose()?;
+    let instance = params.get("instance").cloned();
+    if instance
+        .as_deref()
+        .is_some_and(|name| !is_instance_name(name))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_instance",
+            "instance must be 1 to 128 ASCII letters, digits, '.', '_' and '-', not starting with '.'",
+        ));
+    }
     let records = state
         .store
-        .recent(limit as usize, since)
+        .recent(limit as usize, since, instance)
         .await
         .map_err(|err| {
             tracing::warn!(error = %err, "reading records failed");

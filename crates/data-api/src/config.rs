@@ -107,19 +107,14 @@ impl Validate for Config {
     }
 }
 
-/// A folder name: 1 to 128 characters of ASCII letters, digits, `.`, `_`, `-`, not starting
-/// with a dot (so never `.` or `..`, and never the store's hidden files).
+/// A folder name ([`crate::store::is_instance_name`]), with the rule stated when it is not.
 fn validate_instance(name: &str) -> Result<(), String> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if name.is_empty() || name.len() > 128 {
-        return Err(format!("{name:?} must be 1 to 128 characters"));
+    if crate::store::is_instance_name(name) {
+        return Ok(());
     }
-    if name.starts_with('.') || !name.chars().all(allowed) {
-        return Err(format!(
-            "{name:?} may hold only ASCII letters, digits, '.', '_' and '-', and must not start with '.'"
-        ));
-    }
-    Ok(())
+    Err(format!(
+        "{name:?} must be 1 to 128 ASCII letters, digits, '.', '_' and '-', not starting with '.'"
+    ))
 }
 
 fn hostname() -> Option<String> {

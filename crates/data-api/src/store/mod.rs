@@ -8,6 +8,7 @@
 
 mod io;
 mod lock;
+mod marker;
 mod metrics;
 mod reader;
 mod record;
@@ -83,6 +84,13 @@ impl StoreError {
     }
 }
 
+/// A folder name an instance may have: 1 to 128 ASCII letters, digits, `.`, `_`, `-`, not
+/// starting with a dot (so never `.` or `..`, and never the store's hidden files).
+pub fn is_instance_name(name: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    (1..=128).contains(&name.len()) && !name.starts_with('.') && name.chars().all(allowed)
+}
+
 /// A durable record's identity, returned once it is on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
@@ -114,6 +122,8 @@ pub enum OpenError {
 
 /// State the writer shares with readers and `/readyz`.
 pub(crate) struct Shared {
+    /// The volume, whose other instance folders readers merge in.
+    pub log_dir: PathBuf,
     pub dir: PathBuf,
     pub instance: String,
     pub committed: RwLock<Vec<SegmentInfo>>,
@@ -161,6 +171,7 @@ impl LogStore {
             .retention_bytes
             .set(i64::try_from(config.retention_bytes).unwrap_or(i64::MAX));
         let shared = Arc::new(Shared {
+            log_dir: config.log_dir.clone(),
             dir: config.log_dir.join(&config.instance),
             instance: config.instance.clone(),
             committed: RwLock::new(Vec::new()),
@@ -199,18 +210,41 @@ impl LogStore {
         acked.await.map_err(|_| StoreError::stopped())?
     }
 
-    /// Up to `limit` acknowledged records, newest first, at or after `since`.
+    /// Up to `limit` acknowledged records, newest first, at or after `since`: of every instance
+    /// folder on the volume, or only of `instance`'s (no records when it has no folder).
     pub async fn recent(
         &self,
         limit: usize,
         since: Option<SystemTime>,
+        instance: Option<String>,
     ) -> Result<Vec<Record>, StoreError> {
-        let segments = self.shared.committed.read().expect("segments lock").clone();
-        let dir = self.shared.dir.clone();
-        tokio::task::spawn_blocking(move || reader::recent(&dir, &segments, limit, since))
-            .await
-            .map_err(|_| StoreError::stopped())?
-            .map_err(|e| StoreError::from_io(&e, "reading records"))
+        // This process's own acknowledged view, taken before the other folders' markers are
+        // read, so nothing acknowledged before the request is missed.
+        let own = reader::Folder {
+            dir: self.shared.dir.clone(),
+            segments: self.shared.committed.read().expect("segments lock").clone(),
+        };
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let names = match instance {
+                Some(name) => vec![name],
+                None => reader::instance_dirs(&shared.log_dir, is_instance_name)?,
+            };
+            let mut folders = Vec::with_capacity(names.len());
+            for name in names {
+                if name == shared.instance {
+                    folders.push(own.clone());
+                } else {
+                    folders.push(reader::Folder::committed_by_marker(
+                        shared.log_dir.join(&name),
+                    )?);
+                }
+            }
+            reader::recent(folders, limit, since)
+        })
+        .await
+        .map_err(|_| StoreError::stopped())?
+        .map_err(|e| StoreError::from_io(&e, "reading records"))
     }
 
     pub fn health(&self) -> StoreHealth {

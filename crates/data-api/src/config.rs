@@ -109,6 +109,11 @@ impl Validate for Config {
 
 /// A folder name ([`crate::store::is_instance_name`]), with the rule stated when it is not.
 fn validate_instance(name: &str) -> Result<(), String> {
+    if name == crate::import::LEGACY_INSTANCE {
+        return Err(format!(
+            "{name:?} is the folder of imported legacy records (data-api import-legacy)"
+        ));
+    }
     if crate::store::is_instance_name(name) {
         return Ok(());
     }
@@ -211,6 +216,9 @@ mod tests {
         }
         let mut config = Config::local("/tmp/x".into());
         config.instance_id = Some("../escape".into());
+        assert_eq!(config.instance().unwrap_err().variable, "INSTANCE_ID");
+        // The imported history's folder is no live instance's.
+        config.instance_id = Some("legacy".into());
         assert_eq!(config.instance().unwrap_err().variable, "INSTANCE_ID");
         config.instance_id = None;
         assert!(

@@ -7,6 +7,7 @@
 
 mod api;
 mod config;
+pub mod import;
 pub mod store;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -203,6 +203,7 @@ impl LogStore {
             .send(Pending {
                 level,
                 message,
+                preset: None,
                 reply,
             })
             .await
@@ -241,6 +242,50 @@ impl LogStore {
                 }
             }
             reader::recent(folders, limit, since)
+        })
+        .await
+        .map_err(|_| StoreError::stopped())?
+        .map_err(|e| StoreError::from_io(&e, "reading records"))
+    }
+
+    /// Stores records made elsewhere (imported history), keeping their id and time, in the
+    /// order given, which must be time order; resolves once all are durable (group-committed),
+    /// or at the first refusal.
+    pub async fn append_imported(&self, records: Vec<Record>) -> Result<(), StoreError> {
+        let mut acks = Vec::with_capacity(records.len());
+        for record in records {
+            let time = record.time().ok_or_else(|| StoreError::Unavailable {
+                detail: format!("record {} has no valid time", record.id),
+            })?;
+            let (reply, acked) = oneshot::channel();
+            self.tx
+                .send(Pending {
+                    level: record.level,
+                    message: record.message,
+                    preset: Some((record.id, time)),
+                    reply,
+                })
+                .await
+                .map_err(|_| StoreError::stopped())?;
+            acks.push(acked);
+        }
+        for acked in acks {
+            acked.await.map_err(|_| StoreError::stopped())??;
+        }
+        Ok(())
+    }
+
+    /// Every record this process's folder holds (committed), oldest first: for the importer,
+    /// which must know what an earlier run stored. Reads whole segments; not for requests.
+    pub async fn all_records(&self) -> Result<Vec<Record>, StoreError> {
+        let folder = reader::Folder {
+            dir: self.shared.dir.clone(),
+            segments: self.shared.committed.read().expect("segments lock").clone(),
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut records = reader::recent(vec![folder], usize::MAX, None)?;
+            records.reverse();
+            Ok::<_, std::io::Error>(records)
         })
         .await
         .map_err(|_| StoreError::stopped())?

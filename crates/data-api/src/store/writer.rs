@@ -29,6 +29,8 @@ const PROBE_BYTES: usize = 4096;
 pub(crate) struct Pending {
     pub level: Level,
     pub message: String,
+    /// Id and time given by the caller (imported history) instead of made here.
+    pub preset: Option<(String, SystemTime)>,
     pub reply: oneshot::Sender<Result<Ack, StoreError>>,
 }
 
@@ -207,10 +209,17 @@ impl Writer {
     }
 
     fn encode(&mut self, pending: Pending) -> Encoded {
-        let time = SystemTime::now().max(self.last_time);
-        self.last_time = time;
+        let (id, time) = match pending.preset {
+            // The importer hands over its records in time order, none older than the folder's.
+            Some((id, time)) => (id, time),
+            None => (
+                uuid::Uuid::now_v7().to_string(),
+                SystemTime::now().max(self.last_time),
+            ),
+        };
+        self.last_time = self.last_time.max(time);
         let record = Record {
-            id: uuid::Uuid::now_v7().to_string(),
+            id,
             ts: format_ts(time),
             level: pending.level,
             message: pending.message,

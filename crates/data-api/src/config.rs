@@ -40,6 +40,21 @@ pub struct Config {
     /// a KiB/MiB/GiB suffix). The default fits a 1 GiB volume.
     #[arg(long, env = "LOG_RETENTION_BYTES", default_value = "768MiB", value_parser = parse_bytes)]
     pub log_retention_bytes: u64,
+
+    /// On a shared volume: the folder of an instance that is gone (no live process holds it) is
+    /// deleted once its newest record is older than this. The imported `legacy` folder is kept.
+    #[arg(long, env = "LOG_ORPHAN_RETENTION", default_value = "7d", value_parser = platform::config::parse_duration)]
+    pub log_orphan_retention: std::time::Duration,
+
+    /// On a shared volume: while everything under LOG_DIR exceeds this (bytes, or with a
+    /// KiB/MiB/GiB suffix), the oldest segments of gone instances are deleted first. Default: no
+    /// shared budget (each instance keeps to LOG_RETENTION_BYTES).
+    #[arg(long, env = "LOG_SHARED_RETENTION_BYTES", value_parser = parse_bytes)]
+    pub log_shared_retention_bytes: Option<u64>,
+
+    /// How often orphan retention runs (one live instance at a time).
+    #[arg(long, env = "LOG_ORPHAN_SWEEP_INTERVAL", default_value = "1m", value_parser = platform::config::parse_duration)]
+    pub log_orphan_sweep_interval: std::time::Duration,
 }
 
 impl Config {
@@ -85,6 +100,12 @@ impl Config {
                     "must be at least twice LOG_SEGMENT_BYTES ({} bytes) so that whole segments can be deleted",
                     self.log_segment_bytes
                 ),
+            ));
+        }
+        if self.log_orphan_sweep_interval.is_zero() {
+            return Err(ConfigError::new(
+                "LOG_ORPHAN_SWEEP_INTERVAL",
+                "must be longer than 0",
             ));
         }
         if self.log_dir.as_os_str().is_empty() {

@@ -10,6 +10,7 @@ mod io;
 mod lock;
 mod marker;
 mod metrics;
+mod orphans;
 mod reader;
 mod record;
 mod segment;
@@ -23,6 +24,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use self::io::{Fault, FaultyIo, RealIo, SegmentFile, StoreIo};
 pub use self::metrics::StoreMetrics;
+pub use self::orphans::{sweep as sweep_orphans, OrphanPolicy, SweepReport};
 pub use self::record::{format_ts, parse_ts, Level, Record, MAX_MESSAGE_CHARS};
 use self::segment::SegmentInfo;
 pub use self::segment::{parse_file_name as parse_segment_name, valid_prefix};
@@ -290,6 +292,34 @@ impl LogStore {
         .await
         .map_err(|_| StoreError::stopped())?
         .map_err(|e| StoreError::from_io(&e, "reading records"))
+    }
+
+    /// Starts sweeping the folders of instances that are gone (see `orphans`), every
+    /// `policy.interval` while this store runs; `exempt` folders (the imported history) are kept.
+    pub fn start_orphan_retention(&self, policy: OrphanPolicy, exempt: &'static [&'static str]) {
+        let log_dir = self.shared.log_dir.clone();
+        let own = self.shared.instance.clone();
+        let mut stopped = self.stopped.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stopped.wait_for(|s| *s) => break,
+                    () = tokio::time::sleep(policy.interval) => {}
+                }
+                let (log_dir, own) = (log_dir.clone(), own.clone());
+                let swept = tokio::task::spawn_blocking(move || {
+                    orphans::sweep(&log_dir, &own, exempt, &policy, SystemTime::now())
+                })
+                .await;
+                match swept {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(err)) => {
+                        tracing::warn!(error = %err, "orphan retention failed; retrying next round")
+                    }
+                    Err(err) => tracing::error!(error = %err, "orphan retention panicked"),
+                }
+            }
+        });
     }
 
     pub fn health(&self) -> StoreHealth {

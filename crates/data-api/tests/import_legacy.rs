@@ -208,6 +208,48 @@ async fn ten_thousand_legacy_files_are_imported_once_and_readable() {
         newest_first.iter().map(|r| &r.id).collect::<Vec<_>>()
     );
 
+    // Every message, page by page back in time with `before`; each page's oldest time is read
+    // whole with `since=T&before=T+1µs`, so records sharing it are never cut by a boundary.
+    let mut paged: HashMap<String, Record> = HashMap::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..(expected_records / 500 + 2) {
+        let query = cursor
+            .as_ref()
+            .map(|b| format!("&before={b}"))
+            .unwrap_or_default();
+        let page = get_records(
+            &http,
+            &server.url(&format!("/logs?instance=legacy&limit=1000{query}")),
+        )
+        .await;
+        let Some(oldest) = page.last().cloned() else {
+            break;
+        };
+        let time = oldest.time().unwrap();
+        let next = data_api::store::format_ts(time + std::time::Duration::from_micros(1));
+        let ties = get_records(
+            &http,
+            &server.url(&format!(
+                "/logs?instance=legacy&limit=1000&since={}&before={next}",
+                oldest.ts
+            )),
+        )
+        .await;
+        assert!(ties.iter().all(|r| r.ts == oldest.ts));
+        for record in page.into_iter().chain(ties) {
+            paged.insert(record.id.clone(), record);
+        }
+        cursor = Some(oldest.ts);
+    }
+    assert_eq!(
+        paged.len(),
+        expected_records,
+        "every imported record is readable through GET /logs"
+    );
+    for record in &stored {
+        assert_eq!(paged.get(&record.id), Some(record));
+    }
+
     // A second run adds nothing.
     let (code, stdout, stderr) = import(&legacy, &log_dir);
     assert_eq!(code, 0, "{stderr}");

@@ -103,7 +103,10 @@ async fn an_old_orphan_is_removed_by_exactly_one_of_two_racing_sweepers() {
         assert!(!segment_records(&log_dir.join(kept)).is_empty(), "{kept}");
     }
     assert_eq!(
-        live.recent(1000, None, None).await.unwrap().len(),
+        live.recent(1000, Default::default(), None)
+            .await
+            .unwrap()
+            .len(),
         5 + 5 + 1 + 1,
         "every remaining folder still reads"
     );

@@ -292,6 +292,25 @@ async fn three_writers_on_one_volume_each_read_every_acknowledged_record() {
     assert_eq!(bad.status(), 400);
     let body: Value = bad.json().await.unwrap();
     assert_eq!(body["code"], "invalid_instance", "{body}");
+
+    // `before` pages back across instances: strictly older than the boundary, in merge order.
+    let k = boundaries[boundaries.len() / 2];
+    let cut = full[k].time().unwrap();
+    let expected: Vec<String> = full
+        .iter()
+        .filter(|r| r.time().unwrap() < cut)
+        .map(|r| r.id.clone())
+        .collect();
+    let older = all_records(&http, &bases[1], &format!("&before={}", full[k].ts)).await;
+    assert_eq!(ids(&older), expected, "before={}", full[k].ts);
+    let bad = http
+        .get(format!("{}/logs?before=yesterday", bases[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let body: Value = bad.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_before", "{body}");
     drop(processes);
 }
 

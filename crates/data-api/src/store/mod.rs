@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub use self::io::{Fault, FaultyIo, RealIo, SegmentFile, StoreIo};
 pub use self::metrics::StoreMetrics;
 pub use self::orphans::{sweep as sweep_orphans, OrphanPolicy, SweepReport};
+pub use self::reader::Window;
 pub use self::record::{format_ts, parse_ts, Level, Record, MAX_MESSAGE_CHARS};
 use self::segment::SegmentInfo;
 pub use self::segment::{parse_file_name as parse_segment_name, valid_prefix};
@@ -213,12 +214,12 @@ impl LogStore {
         acked.await.map_err(|_| StoreError::stopped())?
     }
 
-    /// Up to `limit` acknowledged records, newest first, at or after `since`: of every instance
+    /// Up to `limit` acknowledged records, newest first, within `window`: of every instance
     /// folder on the volume, or only of `instance`'s (no records when it has no folder).
     pub async fn recent(
         &self,
         limit: usize,
-        since: Option<SystemTime>,
+        window: Window,
         instance: Option<String>,
     ) -> Result<Vec<Record>, StoreError> {
         // This process's own acknowledged view, taken before the other folders' markers are
@@ -243,7 +244,7 @@ impl LogStore {
                     )?);
                 }
             }
-            reader::recent(folders, limit, since)
+            reader::recent(folders, limit, window)
         })
         .await
         .map_err(|_| StoreError::stopped())?
@@ -285,7 +286,7 @@ impl LogStore {
             segments: self.shared.committed.read().expect("segments lock").clone(),
         };
         tokio::task::spawn_blocking(move || {
-            let mut records = reader::recent(vec![folder], usize::MAX, None)?;
+            let mut records = reader::recent(vec![folder], usize::MAX, Window::default())?;
             records.reverse();
             Ok::<_, std::io::Error>(records)
         })

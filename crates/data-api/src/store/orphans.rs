@@ -121,7 +121,7 @@ fn enforce_budget(
                 dir: dir.clone(),
                 segments: vec![*info],
             };
-            let last = reader::recent(vec![one], 1, None)?
+            let last = reader::recent(vec![one], 1, reader::Window::default())?
                 .first()
                 .and_then(|r| r.time())
                 .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -167,7 +167,7 @@ fn volume_bytes(log_dir: &Path) -> io::Result<u64> {
 /// The time of the folder's newest committed record; `None` when it has none.
 fn newest_record_time(dir: &Path) -> io::Result<Option<SystemTime>> {
     let folder = Folder::committed_by_marker(dir.to_path_buf())?;
-    Ok(reader::recent(vec![folder], 1, None)?
+    Ok(reader::recent(vec![folder], 1, reader::Window::default())?
         .first()
         .and_then(|r| r.time()))
 }

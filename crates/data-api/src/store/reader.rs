@@ -52,17 +52,19 @@ impl Folder {
     }
 }
 
-/// Up to `limit` records of all `folders`, newest first (ties: larger id first), with a timestamp
-/// at or after `since`.
-pub fn recent(
-    folders: Vec<Folder>,
-    limit: usize,
-    since: Option<SystemTime>,
-) -> io::Result<Vec<Record>> {
+/// The times a read covers: at or after `since`, strictly before `before`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    pub since: Option<SystemTime>,
+    pub before: Option<SystemTime>,
+}
+
+/// Up to `limit` records of all `folders`, newest first (ties: larger id first), within `window`.
+pub fn recent(folders: Vec<Folder>, limit: usize, window: Window) -> io::Result<Vec<Record>> {
     let mut streams = Vec::with_capacity(folders.len());
     let mut heap = BinaryHeap::with_capacity(folders.len());
     for folder in folders {
-        let mut stream = Stream::new(folder, since);
+        let mut stream = Stream::new(folder, window);
         if let Some(record) = stream.next_record()? {
             heap.push(Head::new(record, streams.len()));
         }
@@ -125,7 +127,7 @@ impl Eq for Head {}
 /// One folder's records, newest first, read lazily segment by segment, chunk by chunk.
 struct Stream {
     folder: Folder,
-    since: Option<SystemTime>,
+    window: Window,
     /// Segments not yet opened are `folder.segments[..next_segment]`, taken from the end.
     next_segment: usize,
     current: Option<(PathBuf, BackwardLines)>,
@@ -133,11 +135,11 @@ struct Stream {
 }
 
 impl Stream {
-    fn new(folder: Folder, since: Option<SystemTime>) -> Self {
+    fn new(folder: Folder, window: Window) -> Self {
         let next_segment = folder.segments.len();
         Self {
             folder,
-            since,
+            window,
             next_segment,
             current: None,
             done: false,
@@ -161,10 +163,16 @@ impl Stream {
                 continue;
             };
             // Timestamps never decrease within an instance: everything older follows.
-            if let (Some(since), Some(time)) = (self.since, record.time()) {
+            if let (Some(since), Some(time)) = (self.window.since, record.time()) {
                 if time < since {
                     self.done = true;
                     break;
+                }
+            }
+            // Newer than the window: walked past (paging back costs what it skips).
+            if let (Some(before), Some(time)) = (self.window.before, record.time()) {
+                if time >= before {
+                    continue;
                 }
             }
             return Ok(Some(record));

@@ -79,7 +79,10 @@ impl StoreIo for RealIo {
         } else {
             options.create(true);
         }
-        Ok(Box::new(RealFile(options.open(path)?)))
+        Ok(Box::new(RealFile {
+            file: options.open(path)?,
+            in_place: false,
+        }))
     }
 
     fn open_in_place(&self, path: &Path) -> io::Result<Box<dyn SegmentFile>> {
@@ -89,7 +92,10 @@ impl StoreIo for RealIo {
             .create(true)
             .truncate(false)
             .open(path)?;
-        Ok(Box::new(InPlaceFile(file)))
+        Ok(Box::new(RealFile {
+            file,
+            in_place: true,
+        }))
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
@@ -101,44 +107,32 @@ impl StoreIo for RealIo {
     }
 }
 
-struct RealFile(File);
+/// A real file: appended to, or (`in_place`, not opened for appending, where `pwrite` would
+/// append) rewritten from offset 0.
+struct RealFile {
+    file: File,
+    in_place: bool,
+}
 
 impl SegmentFile for RealFile {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.0.write_all(buf)
+        if self.in_place {
+            self.file.write_all_at(buf, 0)
+        } else {
+            self.file.write_all(buf)
+        }
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
-        self.0.sync_data()
+        self.file.sync_data()
     }
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
+        self.file.set_len(len)
     }
 
     fn is_linked(&self) -> io::Result<bool> {
-        Ok(self.0.metadata()?.nlink() > 0)
-    }
-}
-
-/// Not opened for appending (where `pwrite` would append): each write lands at offset 0.
-struct InPlaceFile(File);
-
-impl SegmentFile for InPlaceFile {
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.0.write_all_at(buf, 0)
-    }
-
-    fn sync_data(&mut self) -> io::Result<()> {
-        self.0.sync_data()
-    }
-
-    fn set_len(&mut self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
-    }
-
-    fn is_linked(&self) -> io::Result<bool> {
-        Ok(self.0.metadata()?.nlink() > 0)
+        Ok(self.file.metadata()?.nlink() > 0)
     }
 }
 

@@ -240,12 +240,14 @@ impl Writer {
         replies: impl Iterator<Item = oneshot::Sender<Result<Ack, StoreError>>>,
         err: &StoreError,
     ) {
-        let mut count = 0;
+        // Counted before anyone is answered: a client that saw its refusal sees it on /metrics.
+        let replies: Vec<_> = replies.collect();
+        self.shared
+            .metrics
+            .write_errors(err.kind(), replies.len() as u64);
         for reply in replies {
             let _ = reply.send(Err(err.clone()));
-            count += 1;
         }
-        self.shared.metrics.write_errors(err.kind(), count);
     }
 
     /// Writes `buf` at the end of the active segment and syncs it. On failure the segment is cut

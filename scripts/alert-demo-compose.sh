@@ -88,7 +88,9 @@ wait_for "the receiver listening" python3 -c 'import socket, sys; socket.create_
 
 log "health-check serve, probing every 1s, with the alerting config"
 compose_project up -d health-check >>"$dir/compose-up.log" 2>&1 || { cat "$dir/compose-up.log" >&2; exit 1; }
-health_up() { [[ $(docker inspect --format '{{.State.Health.Status}}' "$(compose_project ps -q health-check)") == healthy ]]; }
+# The container's id once (a compose call per try would stretch the 30 s bound).
+health_check=$(compose_project ps -q health-check)
+health_up() { [[ $(docker inspect --format '{{.State.Health.Status}}' "$health_check") == healthy ]]; }
 wait_for "health-check healthy" health_up
 
 log "stopping the backend-api container: health-check notifies after 2 failed probes"

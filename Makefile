@@ -1,7 +1,7 @@
 # The project's commands, one target each: the same commands the README, CONTRIBUTING.md and CI
 # (.ci/run) use, so there is one list of them. `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help run test test-% ci fmt lint images bench bench-quick alert-demo
+.PHONY: help run test test-% ci fmt lint images bench bench-quick alert-demo alert-demo-compose
 
 help: ## list the targets
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -11,6 +11,9 @@ run: ## the whole system in one process (the all-in-one runner)
 
 alert-demo: ## stop a service and see health-check's webhook notifications arrive (direct alerting)
 	scripts/alert-demo.sh
+
+alert-demo-compose: ## the same over the compose stack: stop a container, see the notifications (images built)
+	scripts/alert-demo-compose.sh
 
 test: ## every test area, as CI runs them
 	scripts/test

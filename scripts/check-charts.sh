@@ -5,7 +5,8 @@
 #   1b. the values docs and shared schema are what deployment/helm/tools/values_docs.py writes
 #      (README tables from the `# --` comments of values.yaml; fails on drift),
 #   2. render the umbrella for default, dev and prod values, and dev plus every extension point
-#      of the shared pod template (deployment/helm/tests/values/extensions.yaml), with
+#      of the shared pod template (deployment/helm/tests/values/extensions.yaml), and prod with
+#      health-check's direct alerting (deployment/helm/tests/values/alerting.yaml), with
 #      helm-python-sdk (Helm's Go SDK) into build/charts/rendered/<env>.yaml,
 #   3. kubernetes-validate --strict of every rendered object for Kubernetes 1.30 and 1.37
 #      (the oldest and newest supported; kubernetes-validate 1.37.0 ships 1.25..1.37),
@@ -45,12 +46,14 @@ log "values docs and shared schema (deployment/helm/tools/values_docs.py --check
 "$py" deployment/helm/tools/values_docs.py --check
 
 rm -rf "$out" && mkdir -p "$out"
-for env in default dev prod extensions; do
+for env in default dev prod extensions alerting; do
     args=(--no-dependency-build --release abn-stack)
     if [[ $env == default ]]; then
         args+=(--namespace abn-stack)
     elif [[ $env == extensions ]]; then
         args+=(--namespace abn-stack-dev -f deployment/configuration/dev/values.yaml -f "$tests/values/extensions.yaml")
+    elif [[ $env == alerting ]]; then
+        args+=(--namespace abn-stack-prod -f deployment/configuration/prod/values.yaml -f "$tests/values/alerting.yaml")
     else
         args+=(--namespace "abn-stack-$env" -f "deployment/configuration/$env/values.yaml")
     fi

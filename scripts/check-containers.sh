@@ -43,11 +43,9 @@ if ! engine_error=$(timeout 20 docker info --format '{{.ServerVersion}}' 2>&1); 
     echo "check-containers: SKIPPED: no Docker engine answers (docker info: $(echo "$engine_error" | tail -1))"
     exit 77
 fi
-if docker compose version >/dev/null 2>&1; then
-    compose=(docker compose)
-elif command -v docker-compose >/dev/null 2>&1; then
-    compose=(docker-compose)
-else
+# shellcheck source=scripts/lib/compose.sh
+source scripts/lib/compose.sh
+if ! find_compose; then
     echo "check-containers: SKIPPED: Docker engine $engine_error answers but neither 'docker compose' nor 'docker-compose' is installed"
     exit 77
 fi

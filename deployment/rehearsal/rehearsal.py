@@ -48,8 +48,11 @@ def _http(method: str, url: str, **kwargs: Any) -> requests.Response:
 
 class Rehearsal:
     def __init__(self, objects: list[dict[str, Any]], *, source: str, provider: tuple[str, str],
-                 client: docker.DockerClient | None = None, log: Callable[[str], None] = print):
-        """`provider`: sources.provider_mode(objects), where backend-api's provider is."""
+                 client: docker.DockerClient | None = None, log: Callable[[str], None] = print,
+                 after_rollout: Callable[["Rehearsal"], None] | None = None):
+        """`provider`: sources.provider_mode(objects), where backend-api's provider is.
+        `after_rollout`: a test's own check once every pod was rolled, while they all still run."""
+        self.after_rollout = after_rollout
         self.objects = objects
         self.source = source
         self.provider = provider
@@ -81,6 +84,8 @@ class Rehearsal:
             self.user_checks()
             self.rotate_key()
             self.rollout()
+            if self.after_rollout:
+                self.after_rollout(self)
             for pod in self.serving:
                 self.kubelet.still_live(pod)
             return self.result

@@ -11,7 +11,11 @@ both and builds the images); each run removes what it created.
 from __future__ import annotations
 
 import base64
+import http.server
+import json
 import os
+import threading
+import time
 
 import docker
 import pytest
@@ -69,6 +73,73 @@ def test_data_api_shared_mode_deploys_two_replicas_on_one_claim(engine: docker.D
     ready = [line for line in result.pods if line.startswith("StatefulSet/abn-stack-data-api ") and "ready and live" in line]
     assert len(ready) == 2, result.pods
     assert any(check.startswith("data-api shared claim abn-stack-data-api-shared: ") for check in result.checks), result.checks
+
+
+class WebhookReceiver:
+    """health-check's webhook receiver, on the host at the rehearsal network's gateway address
+    (the host as the pods see it); keeps each notification body."""
+
+    def __init__(self, network) -> None:
+        network.reload()
+        address = network.attrs["IPAM"]["Config"][0]["Gateway"]
+        self.bodies: list[dict] = []
+        bodies = self.bodies
+
+        class Hook(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the http.server name)
+                bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((address, 0), Hook)
+        self.url = f"http://{address}:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def states(self, target: str) -> list[str]:
+        return [b["state"] for b in list(self.bodies) if b["target"] == target]
+
+
+def test_health_check_alerting_notifies_when_a_target_stops(engine: docker.DockerClient) -> None:
+    """healthCheck.alerting in serve mode, probing every second, with a webhook receiver of the
+    test whose URL is in the operator's Secret (mounted, named by url_file): the rollout stops
+    backend-api (SIGTERM, drain: /readyz 503) and starts it again; the receiver gets exactly one
+    down and then one up notification for backend-api. IMAGE_TAG (as scripts/build-images.sh)
+    picks the images' tag, the chart's appVersion by default."""
+    tag = os.environ.get("IMAGE_TAG") or render_app_version()
+    image = {"image": {"tag": tag}}
+    values = {"healthCheck": {"mode": "serve", "interval": "1s", **image, "alerting": {
+                  "receivers": [{"name": "rehearsal", "type": "webhook", "urlSecret": {"name": "rehearsal-webhook", "key": "url"}}]}},
+              "backend-api": image, "data-api": image, "logProvider": image}
+    objects = sources.release_objects("dev", values)
+    receiver = None
+
+    def notified(rehearsal: Rehearsal) -> None:
+        deadline = time.monotonic() + 30
+        while receiver.states("backend-api") != ["down", "up"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        rehearsal.result.checks.append(f"webhook notifications: {[(b['target'], b['state']) for b in receiver.bodies]}")
+
+    rehearsal = Rehearsal(objects, source="dev-alerting", provider=sources.provider_mode(objects), client=engine,
+                          after_rollout=notified)
+    try:
+        # The receiver's address is known once the rehearsal's network exists; the operator's
+        # Secret with its URL is made before anything starts, as before an install.
+        receiver = WebhookReceiver(rehearsal.kubelet.network)
+        rehearsal.cluster.secrets["rehearsal-webhook"] = {"url": receiver.url}
+        result = rehearsal.run()
+    finally:
+        if receiver:
+            receiver.server.shutdown()
+    print("\n" + "\n".join(result.lines()))
+    assert receiver.states("backend-api") == ["down", "up"], receiver.bodies
+    down = next(b for b in receiver.bodies if b["target"] == "backend-api")
+    assert down["consecutive"] == 2 and down["url"].endswith("/readyz"), down
+    # Every target the rollout stopped notified once each way, and nothing else arrived.
+    for target in {b["target"] for b in receiver.bodies}:
+        assert receiver.states(target) == ["down", "up"], receiver.bodies
 
 
 def test_the_config_check_hook_stops_a_bad_value_before_any_pod(engine: docker.DockerClient) -> None:

@@ -30,6 +30,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RULES = REPO_ROOT / "monitoring" / "prometheus" / "abn-stack-rules.yaml"
+INHIBIT_RULES = REPO_ROOT / "monitoring" / "alertmanager" / "inhibit-rules.yaml"
 DASHBOARD = REPO_ROOT / "monitoring" / "grafana" / "abn-stack-dashboard.json"
 BIN_DIR = Path(os.environ.get("ABN_BIN_DIR", REPO_ROOT / "target" / "debug"))
 NAMESPACE = "abn-stack-live"
@@ -222,6 +223,8 @@ class Stack:
                                   "group_by": ["alertname", "namespace", "target"]}]},
             "receivers": [{"name": "record"},
                           {"name": "webhook", "webhook_configs": [{"url": self.webhook.url, "send_resolved": True}]}],
+            # The shipped inhibit rules, unchanged.
+            **yaml.safe_load(INHIBIT_RULES.read_text(encoding="utf-8")),
         }
         (self.root / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config), encoding="utf-8")
         self._spawn("alertmanager", [
@@ -275,6 +278,17 @@ class Stack:
         answer = get_json(url)
         assert answer["status"] == "success", answer
         return answer["data"]["result"]
+
+    def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        """Sends alerts to Alertmanager as Prometheus does (POST /api/v2/alerts)."""
+        status, _, body = http(f"{self.alertmanager}/api/v2/alerts", method="POST", body=json.dumps(alerts).encode(),
+                         headers={"Content-Type": "application/json"}, timeout=5)
+        assert status == 200, (status, body[:300])
+
+    def alertmanager_alerts(self, alertname: str) -> list[dict[str, Any]]:
+        """Every alert of that name Alertmanager holds, inhibited or not (with its status)."""
+        url = f"{self.alertmanager}/api/v2/alerts?" + urllib.parse.urlencode({"filter": f'alertname="{alertname}"'})
+        return get_json(url)
 
     def active_alerts(self, alertname: str) -> list[dict[str, Any]]:
         """The alerts of that name Alertmanager holds as active (resolved ones are not listed)."""

@@ -55,15 +55,17 @@ def check_release(docs: list[dict]) -> tuple[list[str], list[str]]:
 
 def with_mounts(env: dict[str, str], files: dict[str, dict[str, str]], scratch: Path) -> dict[str, str]:
     """Writes the container's Secret and ConfigMap files under `scratch` and points the variables
-    that name a file under a mount there, so the binary on the host reads what the pod would."""
-    moved = {}
-    for number, (mount_path, contents) in enumerate(files.items()):
-        folder = scratch / str(number)
-        folder.mkdir()
+    that name a file under a mount there, so the binary on the host reads what the pod would. A
+    mounted file that names a file under a mount (the health-check config's url_file) is pointed
+    there too."""
+    moved = {mount_path.rstrip("/") + "/": str(scratch / str(number)) + "/"
+             for number, mount_path in enumerate(files)}
+    for (mount_path, contents), folder in zip(files.items(), moved.values()):
         for path, content in contents.items():
-            (folder / path).parent.mkdir(parents=True, exist_ok=True)
-            (folder / path).write_text(content)
-        moved[mount_path.rstrip("/") + "/"] = str(folder) + "/"
+            for mount, host in moved.items():
+                content = content.replace(mount, host)
+            (Path(folder) / path).parent.mkdir(parents=True, exist_ok=True)
+            (Path(folder) / path).write_text(content)
     return {name: next((value.replace(m, h, 1) for m, h in moved.items() if value.startswith(m)), value)
             for name, value in env.items()}
 

@@ -28,6 +28,8 @@ KNOWN_ENV = {
     "PROVIDER_KEY", "LOG_DIR", "INSTANCE_ID", "LOG_SEGMENT_BYTES", "LOG_RETENTION_BYTES",
     # health-check's history rotation (crates/health-check/src/cli.rs).
     "HEALTHCHECK_OUTPUT_MAX_BYTES", "HEALTHCHECK_OUTPUT_KEEP_FILES",
+    # healthCheck.alerting: the file with the alerting section.
+    "HEALTHCHECK_CONFIG",
 }
 
 

@@ -121,7 +121,9 @@ shared container template: image, security context, resources, the history rotat
 operator set it (the image sets HEALTHCHECK_OUTPUT on the volume; the binary owns every other
 default), extraEnv, extraEnvFrom and extraVolumeMounts. With "history" true (the CronJob and the
 Deployment) also the history volume's mount.
-Call with (dict "root" $ "history" <bool>).
+With "alerting" true and healthCheck.alerting.receivers set: HEALTHCHECK_CONFIG and the mounts of
+the alerting config and the receivers' URL files (the pod needs abn-stack.healthCheckAlertingVolumes).
+Call with (dict "root" $ "history" <bool> "alerting" <bool>).
 */}}
 {{- define "abn-stack.healthCheckContainerBase" -}}
 {{- $h := .root.Values.healthCheck }}
@@ -130,6 +132,13 @@ Call with (dict "root" $ "history" <bool>).
 {{- $mounts := "" }}
 {{- if .history }}
 {{- $mounts = "# The image's HEALTHCHECK_OUTPUT folder.\n- name: history\n  mountPath: /var/data/health" }}
+{{- end }}
+{{- if and .alerting $h.alerting.receivers }}
+{{- $env = print $env (include "backend-api.envVar" (list "HEALTHCHECK_CONFIG" "/etc/health-check/config.yaml")) }}
+{{- $mounts = print $mounts "\n- name: alerting-config\n  mountPath: /etc/health-check\n  readOnly: true" }}
+{{- range $h.alerting.receivers }}
+{{- $mounts = print $mounts (printf "\n- name: alerting-url-%s\n  mountPath: /var/run/secrets/abn-stack/alerting/%s\n  readOnly: true" .name .name) }}
+{{- end }}
 {{- end }}
 {{- include "abn-common.container" (dict "root" .root "values" $h "image" (include "abn-stack.image" (dict "root" .root "image" $h.image))
       "pullPolicy" $h.image.pullPolicy "securityContext" .root.Values.securityContext "resources" $h.resources
@@ -149,6 +158,82 @@ The health-check pod's own volumes: the history claim (both modes keep it on the
   emptyDir:
     sizeLimit: {{ $h.persistence.size | quote }}
   {{- end }}
+{{ include "abn-stack.healthCheckAlertingVolumes" . }}
+{{- end }}
+
+{{/*
+With healthCheck.alerting.receivers set: the alerting config (the chart's ConfigMap) and each
+receiver's URL from its existing Secret (only that key, as the file `url`).
+*/}}
+{{- define "abn-stack.healthCheckAlertingVolumes" -}}
+{{- range .Values.healthCheck.alerting.receivers }}
+- name: alerting-url-{{ .name }}
+  secret:
+    secretName: {{ .urlSecret.name }}
+    items:
+      - key: {{ .urlSecret.key }}
+        path: url
+    # 0440: readable by the pod's group (fsGroup), like the integration key.
+    defaultMode: 288
+{{- end }}
+{{- if .Values.healthCheck.alerting.receivers }}
+- name: alerting-config
+  configMap:
+    name: {{ include "abn-stack.healthCheckName" . }}-alerting
+    # 0444
+    defaultMode: 292
+{{- end }}
+{{- end }}
+
+{{/*
+Pod annotations (as a dict) that roll the health-check when its alerting config changes.
+*/}}
+{{- define "abn-stack.healthCheckAlertingChecksum" -}}
+{{- if .Values.healthCheck.alerting.receivers }}
+{{- dict "checksum/alerting-config" (include "abn-stack.healthCheckAlertingConfig" . | sha256sum) | toYaml }}
+{{- end }}
+{{- end }}
+
+{{/*
+The YAML of HEALTHCHECK_CONFIG with healthCheck.alerting: no targets of its own (the arguments
+name them), only what the operator set (the binary owns every default), receivers by url_file.
+*/}}
+{{- define "abn-stack.healthCheckAlertingConfig" -}}
+{{- $a := .Values.healthCheck.alerting }}
+{{- $names := dict }}
+{{- range $a.receivers }}
+{{- if hasKey $names .name }}
+{{- fail (printf "healthCheck.alerting.receivers: the name %q is used twice" .name) }}
+{{- end }}
+{{- $_ := set $names .name true }}
+{{- end -}}
+# Targets come from the arguments (--target); this file adds the alerting.
+targets: []
+alerting:
+  {{- with $a.downAfter }}
+  down_after: {{ . }}
+  {{- end }}
+  {{- with $a.upAfter }}
+  up_after: {{ . }}
+  {{- end }}
+  {{- if or $a.delivery.attempts $a.delivery.attemptTimeout $a.delivery.giveUpAfter }}
+  delivery:
+    {{- with $a.delivery.attempts }}
+    attempts: {{ . }}
+    {{- end }}
+    {{- with $a.delivery.attemptTimeout }}
+    attempt_timeout: {{ . | quote }}
+    {{- end }}
+    {{- with $a.delivery.giveUpAfter }}
+    give_up_after: {{ . | quote }}
+    {{- end }}
+  {{- end }}
+  receivers:
+    {{- range $a.receivers }}
+    - name: {{ .name | quote }}
+      type: {{ .type }}
+      url_file: /var/run/secrets/abn-stack/alerting/{{ .name }}/url
+    {{- end }}
 {{- end }}
 
 {{/*
@@ -193,12 +278,14 @@ The log-provider pod's volumes: backend-api's integration Secret, in file delive
 
 {{/*
 A health-check container (CronJob run, serve Deployment, helm test pod): the shared base with the
-history mount (unless "history" is false), and its arguments.
-Call with (dict "root" $ "args" <args text> "history" <bool, default true> "serve" <bool>).
+history mount (unless "history" is false), the alerting config (unless "alerting" is false), and
+its arguments.
+Call with (dict "root" $ "args" <args text> "history" <bool, default true> "alerting" <bool,
+default true> "serve" <bool>).
 */}}
 {{- define "abn-stack.healthCheckContainer" -}}
 - name: health-check
-  {{- include "abn-stack.healthCheckContainerBase" (dict "root" .root "history" (ternary .history true (hasKey . "history"))) | nindent 2 }}
+  {{- include "abn-stack.healthCheckContainerBase" (dict "root" .root "history" (ternary .history true (hasKey . "history")) "alerting" (ternary .alerting true (hasKey . "alerting"))) | nindent 2 }}
   args:
     {{- .args | nindent 4 }}
   {{- if .serve }}

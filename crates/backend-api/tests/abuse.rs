@@ -2,15 +2,14 @@
 //! oversized heads and bodies, slowloris, silent connections, malformed requests and hostile
 //! query strings passed on to the provider.
 
-#[path = "../../../tests/security/http_abuse.rs"]
-mod abuse;
+use test_support::http_abuse as abuse;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use backend_api::{service, Config};
-use platform::Shutdown;
 use secrecy::SecretString;
+use test_support::TestApp;
 
 const KEY: &str = "abuse-test-integration-key-5d1e";
 const MAX_HEADER_BYTES: u32 = 8192;
@@ -18,18 +17,13 @@ const MAX_BODY_BYTES: usize = 4096;
 
 struct Stack {
     backend: SocketAddr,
-    _shutdown: Shutdown,
+    _apps: [TestApp; 2],
 }
 
 async fn start(max_connections: u32) -> Stack {
-    let shutdown = Shutdown::new();
     let provider = log_provider::Config::local(SecretString::from(KEY.to_string()));
-    let (provider_addr, _) = test_support::spawn(
-        log_provider::service(provider).await.expect("valid"),
-        shutdown.clone(),
-    )
-    .await
-    .expect("provider binds");
+    let provider = TestApp::start(log_provider::service(provider).await.expect("valid")).await;
+    let provider_addr = provider.addr;
     let mut config = Config::local();
     config.simulated_latency_ms = 0;
     config.external_logs_url = Some(
@@ -43,12 +37,10 @@ async fn start(max_connections: u32) -> Stack {
     config.server.max_body_bytes = MAX_BODY_BYTES;
     config.server.header_read_timeout = Duration::from_secs(1);
     config.server.max_connections = max_connections;
-    let (backend, _) = test_support::spawn(service(config).await.expect("valid"), shutdown.clone())
-        .await
-        .expect("backend binds");
+    let backend = TestApp::start(service(config).await.expect("valid")).await;
     Stack {
-        backend,
-        _shutdown: shutdown,
+        backend: backend.addr,
+        _apps: [provider, backend],
     }
 }
 

@@ -29,16 +29,13 @@ fn the_query_is_checked_against_the_documented_bounds() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = reqwest::Client::new();
     // The provider with the same bound, as an operator would configure the pair.
-    let provider_shutdown = platform::Shutdown::new();
     let mut provider_config = log_provider::Config::local(SecretString::from(KEY.to_string()));
     provider_config.max_limit = MAX_LIMIT;
-    let (provider, _) = runtime
-        .block_on(async {
-            let service = log_provider::service(provider_config).await.expect("valid");
-            test_support::spawn(service, provider_shutdown.clone()).await
-        })
-        .unwrap();
-    let mut wired = config(Some(format!("http://{provider}/v1/logs")), Some(KEY));
+    let provider = runtime.block_on(async {
+        test_support::TestApp::start(log_provider::service(provider_config).await.expect("valid"))
+            .await
+    });
+    let mut wired = config(Some(provider.url("/v1/logs")), Some(KEY));
     wired.max_limit = MAX_LIMIT;
     let backend = runtime.block_on(start_backend(wired));
     // A backend whose provider is down: a query it passed on would answer 502.
@@ -105,5 +102,5 @@ fn the_query_is_checked_against_the_documented_bounds() {
     // And within the bounds the down provider is really called.
     let (status, _) = get(&down.base, vec![("limit", max.to_string())]);
     assert_eq!(status, 502);
-    provider_shutdown.trigger();
+    drop(provider);
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use test_support::{wait_for_in_flight, ServiceProcess};
+use test_support::{eventually, wait_for_in_flight, ServiceProcess, READY_WAIT};
 
 const BIN: &str = env!("CARGO_BIN_EXE_backend-api");
 
@@ -142,13 +142,18 @@ async fn sigterm_drains_in_flight_requests_and_exits_0() {
         .collect();
     wait_for_in_flight(&client, &backend.url(""), IN_FLIGHT).await;
     backend.signal(libc::SIGTERM);
-    let ready = loop {
-        let response = client.get(backend.url("/readyz")).send().await.unwrap();
-        if response.status() == 503 {
-            break response.json::<serde_json::Value>().await.unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let ready = eventually(
+        "/readyz answers 503 during the drain",
+        READY_WAIT,
+        || async {
+            let response = client.get(backend.url("/readyz")).send().await.ok()?;
+            if response.status() != 503 {
+                return None;
+            }
+            response.json::<serde_json::Value>().await.ok()
+        },
+    )
+    .await;
     assert_eq!(ready["checks"]["draining"], "shutting down");
     for request in requests {
         let response = request.await.unwrap().unwrap();

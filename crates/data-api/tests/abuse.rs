@@ -1,20 +1,19 @@
 //! HTTP abuse against the real data-api on loopback port 0: oversized heads and bodies (declared
 //! and chunked), slowloris, silent connections, malformed requests and bad JSON records.
 
-#[path = "../../../tests/security/http_abuse.rs"]
-mod abuse;
+use test_support::http_abuse as abuse;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use platform::Shutdown;
+use test_support::TestApp;
 
 const MAX_HEADER_BYTES: u32 = 8192;
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
 struct Server {
     addr: SocketAddr,
-    _shutdown: Shutdown,
+    _app: TestApp,
     _dir: tempfile::TempDir,
 }
 
@@ -28,13 +27,10 @@ async fn start(max_connections: u32) -> Server {
     config.server.header_read_timeout = Duration::from_secs(1);
     config.server.max_connections = max_connections;
     let service = data_api::service(config).await.expect("starts");
-    let shutdown = Shutdown::new();
-    let (addr, _) = test_support::spawn(service, shutdown.clone())
-        .await
-        .expect("binds");
+    let app = TestApp::start(service).await;
     Server {
-        addr,
-        _shutdown: shutdown,
+        addr: app.addr,
+        _app: app,
         _dir: dir,
     }
 }

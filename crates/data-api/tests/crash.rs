@@ -11,9 +11,9 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{client, segment_names, segment_records};
+use common::{segment_names, segment_records};
 use serde_json::Value;
-use test_support::ServiceProcess;
+use test_support::{client, ServiceProcess};
 
 const BIN: &str = env!("CARGO_BIN_EXE_data-api");
 

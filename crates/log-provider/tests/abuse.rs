@@ -1,37 +1,32 @@
 //! HTTP abuse against the real log-provider on loopback port 0: oversized heads and bodies,
 //! slowloris, many idle connections, malformed requests and query parameters.
 
-#[path = "../../../tests/security/http_abuse.rs"]
-mod abuse;
+use test_support::http_abuse as abuse;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use log_provider::{service, Config};
-use platform::Shutdown;
 use secrecy::SecretString;
+use test_support::TestApp;
 
 const KEY: &str = "abuse-test-provider-key-0123456789";
 const MAX_HEADER_BYTES: u32 = 8192;
 const MAX_BODY_BYTES: usize = 4096;
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(1);
 
-async fn start() -> (SocketAddr, Shutdown) {
+async fn start() -> (SocketAddr, TestApp) {
     start_with_max_connections(10_000).await
 }
 
-async fn start_with_max_connections(max_connections: u32) -> (SocketAddr, Shutdown) {
-    let shutdown = Shutdown::new();
+async fn start_with_max_connections(max_connections: u32) -> (SocketAddr, TestApp) {
     let mut config = Config::local(SecretString::from(KEY.to_string()));
     config.server.max_connections = max_connections;
     config.server.max_header_bytes = MAX_HEADER_BYTES;
     config.server.max_body_bytes = MAX_BODY_BYTES;
     config.server.header_read_timeout = HEADER_READ_TIMEOUT;
-    let (addr, _task) =
-        test_support::spawn(service(config).await.expect("valid"), shutdown.clone())
-            .await
-            .expect("binds");
-    (addr, shutdown)
+    let app = TestApp::start(service(config).await.expect("valid")).await;
+    (app.addr, app)
 }
 
 #[tokio::test]

@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use log_provider::{service, Config, LogsRequest};
-use platform::Shutdown;
 use proptest::prelude::*;
 use secrecy::SecretString;
 use test_support::contract::{near_miss_date_time, query_integer_bounds, rfc3339_date_time};
+use test_support::TestApp;
 
 const KEY: &str = "fuzz-provider-key-8c41";
 const MAX_LIMIT: u64 = 1000;
@@ -91,15 +91,12 @@ proptest! {
 }
 
 /// The provider on port 0 with PROVIDER_MAX_LIMIT = MAX_LIMIT.
-async fn start_provider() -> (std::net::SocketAddr, Shutdown) {
-    let shutdown = Shutdown::new();
+async fn start_provider() -> (std::net::SocketAddr, TestApp) {
     let mut config = Config::local(SecretString::from(KEY.to_string()));
     config.max_limit = MAX_LIMIT;
     let service = service(config).await.expect("valid");
-    let (addr, _) = test_support::spawn(service, shutdown.clone())
-        .await
-        .unwrap();
-    (addr, shutdown)
+    let app = TestApp::start(service).await;
+    (app.addr, app)
 }
 
 /// The served document's bounds are exactly the parser's: every `limit` from its `minimum` to
@@ -109,14 +106,14 @@ async fn start_provider() -> (std::net::SocketAddr, Shutdown) {
 #[test]
 fn the_parser_accepts_exactly_what_the_document_declares() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (addr, shutdown) = runtime.block_on(start_provider());
+    let (addr, app) = runtime.block_on(start_provider());
     let (min, max) = runtime.block_on(query_integer_bounds(
         &reqwest::Client::new(),
         &format!("http://{addr}"),
         "/v1/logs",
         "limit",
     ));
-    shutdown.trigger();
+    drop(app);
     assert_eq!(
         (min, max),
         (1, MAX_LIMIT),
@@ -177,7 +174,7 @@ fn the_parser_accepts_exactly_what_the_document_declares() {
 #[test]
 fn accepted_queries_stream_to_the_end() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (addr, shutdown) = runtime.block_on(start_provider());
+    let (addr, app) = runtime.block_on(start_provider());
     let client = reqwest::Client::new();
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(64));
     let strategy = (
@@ -232,5 +229,5 @@ fn accepted_queries_stream_to_the_end() {
             Ok(())
         })
         .unwrap();
-    shutdown.trigger();
+    drop(app);
 }

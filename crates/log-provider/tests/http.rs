@@ -1,19 +1,15 @@
 //! log-provider over real HTTP on port 0 (the common endpoints are platform's own tests).
 
 use log_provider::{service, Config};
-use platform::Shutdown;
 use secrecy::SecretString;
+use test_support::TestApp;
 
 const KEY: &str = "test-provider-key-0123456789";
 
-async fn start() -> (String, Shutdown) {
-    let shutdown = Shutdown::new();
+async fn start() -> (String, TestApp) {
     let config = Config::local(SecretString::from(KEY.to_string()));
-    let (addr, _task) =
-        test_support::spawn(service(config).await.expect("valid"), shutdown.clone())
-            .await
-            .unwrap();
-    (format!("http://{addr}"), shutdown)
+    let app = TestApp::start(service(config).await.expect("valid")).await;
+    (app.url(""), app)
 }
 
 async fn json(response: reqwest::Response) -> serde_json::Value {

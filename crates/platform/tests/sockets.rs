@@ -10,7 +10,8 @@ use std::time::Duration;
 use axum::routing::get;
 use platform::acceptor::{Accepting, Acceptor, Connection};
 use platform::config::ServerArgs;
-use platform::{Http2Settings, Service, Shutdown};
+use platform::{Http2Settings, Service};
+use test_support::{eventually_true, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -48,12 +49,9 @@ fn http2() -> Http2Settings {
     }
 }
 
-async fn spawn(service: Service) -> (SocketAddr, Shutdown) {
-    let shutdown = Shutdown::new();
-    let (addr, _task) = test_support::spawn(service, shutdown.clone())
-        .await
-        .expect("binds");
-    (addr, shutdown)
+async fn spawn(service: Service) -> (SocketAddr, TestApp) {
+    let app = TestApp::start(service).await;
+    (app.addr, app)
 }
 
 /// Reads HTTP/2 frames until the server closes the connection, acknowledging its SETTINGS and
@@ -220,7 +218,7 @@ async fn every_connection_goes_through_the_acceptor() {
 
 #[tokio::test]
 async fn a_stop_lets_the_request_in_flight_finish() {
-    let (addr, shutdown) = spawn(service()).await;
+    let (addr, app) = spawn(service()).await;
     let slow = tokio::spawn(async move {
         reqwest::get(format!("http://{addr}/slow"))
             .await
@@ -231,17 +229,11 @@ async fn a_stop_lets_the_request_in_flight_finish() {
     });
     let client = reqwest::Client::new();
     test_support::wait_for_in_flight(&client, &format!("http://{addr}"), 1).await;
-    shutdown.trigger();
+    app.shutdown().trigger();
     let answer = tokio::time::timeout(BOUND, slow).await.unwrap().unwrap();
     assert_eq!(answer, "done");
-    let refused = tokio::time::timeout(BOUND, async {
-        loop {
-            if TcpStream::connect(addr).await.is_err() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    eventually_true("the listener closes after the drain", BOUND, || async {
+        TcpStream::connect(addr).await.is_err()
     })
     .await;
-    assert!(refused.is_ok(), "the listener closes after the drain");
 }

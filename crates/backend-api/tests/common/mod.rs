@@ -10,21 +10,15 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use backend_api::Config;
-use platform::Shutdown;
 use secrecy::SecretString;
+use test_support::TestApp;
 
 pub const KEY: &str = "it-key-7f3a9c2e41d8b6057e9a";
 
-/// A running backend-api and the flag that stops it.
+/// A running backend-api (stopped when dropped) and its base URL.
 pub struct Backend {
     pub base: String,
-    pub shutdown: Shutdown,
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-    }
+    pub app: TestApp,
 }
 
 /// Backend with no simulated latency and the given provider URL and key.
@@ -37,29 +31,20 @@ pub fn config(provider: Option<String>, key: Option<&str>) -> Config {
 }
 
 pub async fn start_backend(config: Config) -> Backend {
-    let shutdown = Shutdown::new();
-    let service = backend_api::service(config).await.expect("valid config");
-    let (addr, _task) = test_support::spawn(service, shutdown.clone())
-        .await
-        .unwrap();
+    let app = TestApp::start(backend_api::service(config).await.expect("valid config")).await;
     Backend {
-        base: format!("http://{addr}"),
-        shutdown,
+        base: app.url(""),
+        app,
     }
 }
 
-/// The real log-provider, in process, accepting `key`.
-pub async fn start_provider(key: &str, first_byte_delay: Duration) -> (String, Shutdown) {
-    let shutdown = Shutdown::new();
+/// The real log-provider, in process, accepting `key`: its logs URL, and the app (stopped when
+/// dropped).
+pub async fn start_provider(key: &str, first_byte_delay: Duration) -> (String, TestApp) {
     let mut config = log_provider::Config::local(SecretString::from(key.to_string()));
     config.first_byte_delay = first_byte_delay;
-    let (addr, _task) = test_support::spawn(
-        log_provider::service(config).await.expect("valid config"),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    (format!("http://{addr}/v1/logs"), shutdown)
+    let app = TestApp::start(log_provider::service(config).await.expect("valid config")).await;
+    (app.url("/v1/logs"), app)
 }
 
 /// A URL where nothing listens: bind a port, then close it.

@@ -2,20 +2,28 @@
 //! the segment files that fails on any line that is not a whole record.
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
+use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use data_api::store::{parse_segment_name, Record, StoreIo};
 use data_api::Config;
-use platform::Shutdown;
+use test_support::{eventually, TestApp};
 
+/// How long a restarted server may wait for its predecessor's writer to free the folder.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// data-api served in-process (a [`TestApp`]), with the record-writing shortcut the tests use.
 pub struct TestServer {
-    pub addr: SocketAddr,
-    pub client: reqwest::Client,
-    shutdown: Shutdown,
-    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+    app: TestApp,
+}
+
+impl Deref for TestServer {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
 }
 
 impl TestServer {
@@ -25,31 +33,24 @@ impl TestServer {
 
     pub async fn start_with_io(config: Config, io: Arc<dyn StoreIo>) -> Self {
         // A just-stopped server's writer may still hold the folder's lock for a moment.
-        let mut attempts = 0;
-        let service = loop {
-            match data_api::service_with_io(config.clone(), io.clone()).await {
-                Ok(service) => break service,
-                Err(err) if attempts < 100 && err.to_string().contains("another process") => {
-                    attempts += 1;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+        let service = eventually(
+            "data-api starts (the folder's lock is free)",
+            LOCK_WAIT,
+            || {
+                let (config, io) = (config.clone(), io.clone());
+                async move {
+                    match data_api::service_with_io(config, io).await {
+                        Ok(service) => Some(service),
+                        Err(err) if err.to_string().contains("another process") => None,
+                        Err(err) => panic!("service does not start: {err}"),
+                    }
                 }
-                Err(err) => panic!("service does not start: {err}"),
-            }
-        };
-        let shutdown = Shutdown::new();
-        let (addr, handle) = test_support::spawn(service, shutdown.clone())
-            .await
-            .expect("binds");
+            },
+        )
+        .await;
         Self {
-            addr,
-            client: client(),
-            shutdown,
-            handle,
+            app: TestApp::start(service).await,
         }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
     }
 
     pub async fn post(&self, message: &str) -> reqwest::Response {
@@ -61,58 +62,10 @@ impl TestServer {
             .expect("request completes")
     }
 
-    pub async fn readyz(&self) -> u16 {
-        self.client
-            .get(self.url("/readyz"))
-            .send()
-            .await
-            .expect("readyz answers")
-            .status()
-            .as_u16()
-    }
-
-    /// Polls /readyz until it answers `status` (bounded: about 10 s).
-    pub async fn wait_ready(&self, status: u16) {
-        for _ in 0..200 {
-            if self.readyz().await == status {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("/readyz never answered {status}");
-    }
-
-    /// The /metrics page.
-    pub async fn metrics_page(&self) -> String {
-        self.client
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    }
-
-    /// The value of an unlabelled metric on /metrics.
-    pub async fn metric(&self, name: &str) -> f64 {
-        let text = self.metrics_page().await;
-        test_support::metric(&text, name)
-            .unwrap_or_else(|| panic!("metric {name} not found in\n{text}"))
-    }
-
     /// Stops the server and waits until the store's writer has let go of its folder.
     pub async fn stop(self) {
-        self.shutdown.trigger();
-        self.handle.await.unwrap().unwrap();
+        self.app.stop().await;
     }
-}
-
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
 }
 
 /// A config for tests: no simulated latency, small segments unless changed.

@@ -1,10 +1,9 @@
-//! HTTP abuse checks shared by the services' `tests/abuse.rs` (included with `#[path]`, so every
-//! service runs the same checks against its own real server on loopback port 0).
+//! HTTP abuse checks shared by the services' `tests/abuse.rs`: every service runs the same checks
+//! against its own real server on loopback port 0.
 //!
 //! Everything is raw TCP: the point is to send what a well-behaved client library refuses to
 //! send (oversized heads, byte-by-byte heads, garbage, invalid UTF-8). Every wait is bounded, and
 //! no check asserts on timing: each only asserts what the server answered or that it closed.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,13 +1,16 @@
 # The project's commands, one target each: the same commands the README, CONTRIBUTING.md and CI
 # (.ci/run) use, so there is one list of them. `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help run test test-% ci fmt lint images bench bench-quick
+.PHONY: help run test test-% ci fmt lint images bench bench-quick alert-demo
 
 help: ## list the targets
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
 
 run: ## the whole system in one process (the all-in-one runner)
 	cargo run --release
+
+alert-demo: ## stop a service and see health-check's webhook notifications arrive (direct alerting)
+	scripts/alert-demo.sh
 
 test: ## every test area, as CI runs them
 	scripts/test

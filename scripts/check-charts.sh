@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Helm chart check, offline, no cluster, no helm binary:
-#   1. helm dependency build of the umbrella (file:// subcharts, from the committed Chart.lock),
-#   2. render the umbrella for default, dev and prod values (helm-python-sdk = Helm's Go SDK)
-#      into build/charts/rendered/<env>.yaml,
+#   1. helm dependency build from the committed Chart.locks: the abn-common library into backend-api
+#      and data-api, then those and the library into the umbrella (all file://),
+#   1b. the values docs and shared schema are what deployment/helm/tools/values_docs.py writes
+#      (README tables from the `# --` comments of values.yaml; fails on drift),
+#   2. render the umbrella for default, dev and prod values, and dev plus every extension point
+#      of the shared pod template (deployment/helm/tests/values/extensions.yaml), with
+#      helm-python-sdk (Helm's Go SDK) into build/charts/rendered/<env>.yaml,
 #   3. kubernetes-validate --strict of every rendered object for Kubernetes 1.30 and 1.37
 #      (the oldest and newest supported; kubernetes-validate 1.37.0 ships 1.25..1.37),
 #   4. checkov on the rendered manifests: 0 failed checks (exceptions are in-template
@@ -37,11 +41,16 @@ py=build/charts-venv/bin/python
 log "helm dependency build $umbrella"
 "$py" -c "import sys; sys.path.insert(0, '$tests'); import render; render.build_dependencies('$umbrella')"
 
+log "values docs and shared schema (deployment/helm/tools/values_docs.py --check)"
+"$py" deployment/helm/tools/values_docs.py --check
+
 rm -rf "$out" && mkdir -p "$out"
-for env in default dev prod; do
+for env in default dev prod extensions; do
     args=(--no-dependency-build --release abn-stack)
     if [[ $env == default ]]; then
         args+=(--namespace abn-stack)
+    elif [[ $env == extensions ]]; then
+        args+=(--namespace abn-stack-dev -f deployment/configuration/dev/values.yaml -f "$tests/values/extensions.yaml")
     else
         args+=(--namespace "abn-stack-$env" -f "deployment/configuration/$env/values.yaml")
     fi

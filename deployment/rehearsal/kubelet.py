@@ -12,7 +12,8 @@ What a field means here (anything not listed raises podspec.Unsupported, naming 
   variables are made). Scheduling fields (nodeSelector, affinity, tolerations,
   topologySpreadConstraints, priorityClassName), serviceAccountName and imagePullSecrets have no
   meaning on one engine without an API server or registry and are accepted as such.
-- container: image (must exist locally; imagePullPolicy Always is refused: there is no registry),
+- container: image (must exist locally, by tag, or by digest as the local image's ID: local_image;
+  imagePullPolicy Always is refused: there is no registry),
   command/args with $(VAR) expansion, env/envFrom, workingDir, ports (TCP), securityContext
   (readOnlyRootFilesystem, allowPrivilegeEscalation, privileged, capabilities), resources.limits
   (memory, cpu; requests only schedule), volumeMounts (mountPath, readOnly), the three probes
@@ -365,7 +366,7 @@ class Kubelet:
 
     def _create(self, workload: Workload, pod: str, container: dict[str, Any], running: RunningPod,
                 network_owner: Any, where: str) -> Any:
-        image = self.client.images.get(container["image"])
+        image = self.local_image(container["image"])
         config = image.attrs["Config"]
         image_env = dict(e.split("=", 1) for e in config.get("Env") or [])
         env = podspec.container_env(container, pod_name=pod, namespace=self.namespace, cluster=self.cluster, base=image_env)
@@ -556,12 +557,36 @@ class Kubelet:
         shutil.rmtree(self.host_dir / running.name, ignore_errors=True)
 
     def read_file(self, running: RunningPod, container: str, path: str) -> bytes:
-        """A file from the container's filesystem or volumes (the container may have exited)."""
-        stream, _ = running.containers[container].get_archive(path)
-        archive = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
-        member = archive.getmembers()[0]
-        extracted = archive.extractfile(member)
-        return extracted.read() if extracted else b""
+        """A file from the container's filesystem or volumes (the container may have exited).
+        Symbolic links are followed, as a process opening the path would (a Secret or ConfigMap
+        key is a link through ..data); at most 8 of them."""
+        for _ in range(8):
+            stream, _ = running.containers[container].get_archive(path)
+            archive = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
+            member = archive.getmembers()[0]
+            if not member.issym():
+                extracted = archive.extractfile(member)
+                return extracted.read() if extracted else b""
+            path = member.linkname if member.linkname.startswith("/") else f"{path.rsplit('/', 1)[0]}/{member.linkname}"
+        raise PodFailed(f"{running.name}: {path}: more than 8 symbolic links")
+
+    def local_image(self, reference: str) -> Any:
+        """The local image a pod's `image` names. By tag as the engine resolves it; by digest
+        (`repository@sha256:<hex>`), the image whose ID is that digest and which carries a tag of
+        that repository: local images have no registry (manifest) digest, so the rehearsal pins by
+        the image ID, the digest of the image's configuration, which names its exact content."""
+        if "@" not in reference:
+            return self.client.images.get(reference)
+        repository, digest = reference.split("@", 1)
+        if not digest.startswith("sha256:"):
+            raise Unsupported(reference, f"image digest {digest} (only sha256)")
+        try:
+            image = self.client.images.get(digest)
+        except docker.errors.ImageNotFound:
+            raise PodFailed(f"image {reference}: no local image has the ID {digest}") from None
+        if image.id != digest or not any(tag.rsplit(":", 1)[0] == repository for tag in image.tags):
+            raise PodFailed(f"image {reference}: the local image {image.id} is not tagged as {repository} ({image.tags})")
+        return image
 
     def close(self) -> None:
         """Removes everything of this run: containers, network, volumes, host folders."""

@@ -120,7 +120,7 @@ class Rehearsal:
             running = self.kubelet.run_to_completion(workload)
             self._done(running, "job run exited 0")
             container = workload.pod_spec["containers"][0]
-            image_env = dict(e.split("=", 1) for e in self.client.images.get(container["image"]).attrs["Config"]["Env"] or [])
+            image_env = dict(e.split("=", 1) for e in self.kubelet.local_image(container["image"]).attrs["Config"]["Env"] or [])
             env = podspec.container_env(container, pod_name=running.name, namespace=self.namespace, cluster=self.cluster,
                                         base=image_env)
             argv = podspec.container_argv(container, env, [])
@@ -181,6 +181,42 @@ class Rehearsal:
         self.result.checks.append("data-api POST /logs then GET /logs: every record read back, on every replica")
         for pod in self._component("health-check"):
             self._expect_status_page(pod)
+        self._expect_delivered_settings()
+
+    def _expect_delivered_settings(self) -> None:
+        """What the operator's Secrets and ConfigMaps hand every serving container, read back from
+        the running containers: each variable from a secretKeyRef/configMapKeyRef has the object's
+        value in the process environment, and each variable naming a file under a Secret or
+        ConfigMap mount (EXTERNAL_INTEGRATION_KEY_FILE, SSL_CERT_FILE for a private CA) names a
+        file with exactly the object's data. Only the names are reported, never a value."""
+        checked = []
+        for pod in self.serving:
+            spec = pod.workload.pod_spec
+            for container in spec["containers"]:
+                where = f"{pod.name}/{container['name']}"
+                running = pod.containers[container["name"]]
+                running.reload()
+                environment = dict(e.split("=", 1) for e in running.attrs["Config"]["Env"] or [])
+                files = podspec.projected_files(spec, container, self.cluster, where)
+                for var in container.get("env") or []:
+                    source = var.get("valueFrom") or {}
+                    ref = source.get("secretKeyRef") or source.get("configMapKeyRef")
+                    if ref:
+                        kind = "secret" if "secretKeyRef" in source else "configMap"
+                        wanted = self.cluster.lookup(kind, ref["name"], ref["key"], ref.get("optional", False), where)
+                        if environment.get(var["name"]) != wanted:
+                            raise PodFailed(f"{where}: {var['name']} is not the value of {kind} {ref['name']}/{ref['key']}")
+                        checked.append(f"{pod.workload.name}/{container['name']} {var['name']} (from {kind} {ref['name']})")
+                    value = str(var.get("value", ""))
+                    for mount, contents in files.items():
+                        name = value[len(mount.rstrip("/")) + 1:]
+                        if value.startswith(mount.rstrip("/") + "/") and name in contents:
+                            if self.kubelet.read_file(pod, container["name"], value).decode() != contents[name]:
+                                raise PodFailed(f"{where}: {var['name']} names {value}, which does not hold the mounted data")
+                            checked.append(f"{pod.workload.name}/{container['name']} {var['name']} (file under {mount})")
+        if checked:
+            self.result.checks.append("delivered to the running containers as the objects hold them: "
+                                      + ", ".join(sorted(set(checked))))
 
     def _expect_status_page(self, pod: RunningPod) -> None:
         """health-check serve (healthCheck.mode serve): every target up in /api/v1/status, reached

@@ -17,6 +17,7 @@ import docker
 import pytest
 import yaml
 
+import extensions
 import podspec
 import render
 import sources
@@ -144,5 +145,45 @@ def test_secret_volumes_have_the_kubelets_layout_mode_and_group(engine: docker.D
         with pytest.raises(PodFailed) as failure:
             kubelet.run_to_completion(podspec.workloads(docs)[0])
         assert "exited with code 2" in str(failure.value) and "HEALTHCHECK_CONFIG" in str(failure.value), failure.value
+    finally:
+        kubelet.close()
+
+
+def test_the_extension_points_deploy(engine: docker.DockerClient) -> None:
+    """The dev release with deployment/helm/tests/values/extensions.yaml: backend-api by digest
+    (the local image's ID), a private CA bundle from a ConfigMap mounted and named by
+    SSL_CERT_FILE, HTTPS_PROXY from a Secret, and a status sidecar (health-check serve, by digest
+    too) watching it over localhost. backend-api and the sidecar must become ready, and the
+    running containers must hold the CA file and the Secret's value."""
+    values = extensions.values()
+    backend = engine.images.get(f"abn-stack/backend-api:{render_app_version()}")
+    health = engine.images.get(f"abn-stack/health-check:{render_app_version()}")
+    values["backend-api"]["image"]["digest"] = backend.id
+    values["backend-api"]["extraContainers"][0]["image"] = f"abn-stack/health-check@{health.id}"
+    objects = sources.release_objects("dev", values)
+    pods = {w.name: w.pod_spec for w in podspec.workloads(objects)}
+    assert pods["abn-stack-backend-api"]["containers"][0]["image"] == f"abn-stack/backend-api@{backend.id}"
+    objects += extensions.operator_objects(sources.NAMESPACES["dev"])
+    result = Rehearsal(objects, source="dev-extensions", provider=sources.provider_mode(objects), client=engine).run()
+    print("\n" + "\n".join(result.lines()))
+    assert any(line.startswith("Deployment/abn-stack-backend-api ") and "ready and live" in line for line in result.pods), result.pods
+    delivered = next(c for c in result.checks if c.startswith("delivered to the running containers"))
+    for expected in ("backend-api/backend-api SSL_CERT_FILE (file under /etc/ssl/private-ca)",
+                     "backend-api/backend-api HTTPS_PROXY (from secret egress-proxy)"):
+        assert f"abn-stack-{expected}" in delivered, delivered
+    assert any("5 lines" in check for check in result.checks), result.checks
+
+
+def test_an_image_digest_names_a_local_image_id_of_that_repository(engine: docker.DockerClient) -> None:
+    """By digest, the kubelet takes the local image whose ID is the digest and which is tagged as
+    the repository named; another repository's ID, or an ID no image has, fails the pod."""
+    backend = engine.images.get(f"abn-stack/backend-api:{render_app_version()}")
+    kubelet = Kubelet(engine, f"digest-{os.getpid()}", "rehearsal", podspec.Cluster([]), [])
+    try:
+        assert kubelet.local_image(f"abn-stack/backend-api@{backend.id}").id == backend.id
+        for wrong in (f"abn-stack/data-api@{backend.id}", "abn-stack/backend-api@sha256:" + "0" * 64):
+            with pytest.raises(PodFailed) as failure:
+                kubelet.local_image(wrong)
+            assert wrong.split("@")[0] in str(failure.value) or "no local image" in str(failure.value), failure.value
     finally:
         kubelet.close()

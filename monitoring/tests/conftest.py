@@ -35,8 +35,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         live.start()
         load.start()
         # Enough scrapes for every rate window of the panels and rules to hold samples.
-        wait_until("three scrape targets up",
-                   lambda: len(live.query('up{namespace="abn-stack-live"} == 1')) == 3, timeout=60)
+        wait_until("four scrape targets up",
+                   lambda: len(live.query('up{namespace="abn-stack-live"} == 1')) == 4, timeout=60)
         wait_until("a rate over the live window", lambda: live.query(
             'sum(rate(data_api_records_written_total[15s])) > 0'), timeout=60)
         yield live

@@ -1,5 +1,7 @@
-"""The live monitoring stack on loopback: the three services (real binaries), a real Prometheus
-scraping them every second with a derived copy of the rules, and a real Alertmanager.
+"""The live monitoring stack on loopback: the three services and `health-check serve` (real
+binaries; health-check probes one more log-provider that is not scraped, the target a test may
+stop), a real Prometheus scraping them every second with a derived copy of the rules, and a real
+Alertmanager routing the health-check alerts to a webhook receiver of the test.
 
 Everything binds 127.0.0.1 on free ports and lives under one temporary folder; `Stack.stop`
 kills what it started. Every wait is bounded."""
@@ -13,12 +15,14 @@ import secrets
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any, Callable
 
@@ -88,6 +92,7 @@ class Service:
     log: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    args: tuple[str, ...] = ()
 
     @property
     def base(self) -> str:
@@ -96,7 +101,7 @@ class Service:
     def start(self, **overrides: str) -> None:
         env = {"PATH": os.environ.get("PATH", ""), "LISTEN_ADDR": f"127.0.0.1:{self.port}", **self.env, **overrides}
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([str(BIN_DIR / self.name)], env=env, stdout=log, stderr=log)
+            self.process = subprocess.Popen([str(BIN_DIR / self.name), *self.args], env=env, stdout=log, stderr=log)
         wait_until(f"{self.name} ready", lambda: http(f"{self.base}/readyz", timeout=2)[0] == 200, timeout=20)
 
     def kill(self) -> None:
@@ -105,6 +110,39 @@ class Service:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
         self.process = None
+
+
+class WebhookReceiver:
+    """Alertmanager's webhook receiver: keeps every notification body it is sent."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.payloads: list[dict[str, Any]] = []
+        lock = threading.Lock()
+        payloads = self.payloads
+
+        class Hook(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the http.server name)
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with lock:
+                    payloads.append(body)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Hook)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/alertmanager"
+
+    def alerts(self, alertname: str, status: str | None = None) -> list[dict[str, Any]]:
+        """Every alert of that name in the notifications so far (one per notification)."""
+        return [alert for payload in list(self.payloads) for alert in payload["alerts"]
+                if alert["labels"].get("alertname") == alertname and status in (None, alert["status"])]
 
 
 class Stack:
@@ -124,7 +162,16 @@ class Stack:
             "LOG_DIR": str(self.log_dir), "INSTANCE_ID": "abn-stack-data-api-0",
             "SIMULATED_LATENCY_MS": "20",  # GET / simulates 3 s by default: too slow for the load loop
         }, root / "data-api.log")
-        self.services = {s.name: s for s in (self.provider, self.backend, self.data)}
+        # What health-check probes: a log-provider of its own, not scraped, so stopping it raises
+        # the health-check's alert alone.
+        self.probed = Service("log-provider", {"PROVIDER_KEY": self.provider_key}, root / "probed.log")
+        self.health = Service("health-check", {
+            "HEALTHCHECK_TARGETS": f"probed=http://127.0.0.1:{self.probed.port}/healthz",
+            "HEALTHCHECK_INTERVAL": "1s", "HEALTHCHECK_TIMEOUT": "500ms",
+            "HEALTHCHECK_OUTPUT": str(root / "health" / "health_check.log"),
+        }, root / "health-check.log", args=("serve",))
+        self.services = {s.name: s for s in (self.provider, self.backend, self.data, self.health)}
+        self.webhook = WebhookReceiver()
         self.prometheus_port = free_port()
         self.alertmanager_port = free_port()
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -155,7 +202,8 @@ class Stack:
         tmp.replace(self.targets_file)  # atomic: Prometheus never reads half a file
 
     def start(self) -> None:
-        for service in (self.provider, self.backend, self.data):
+        self.webhook.thread.start()
+        for service in (self.provider, self.backend, self.data, self.probed, self.health):
             service.start()
         self.write_targets()
         rules = self.root / "abn-stack-rules.live.yaml"
@@ -168,8 +216,12 @@ class Stack:
         }
         (self.root / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config), encoding="utf-8")
         alertmanager_config = {
-            "route": {"receiver": "record", "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"},
-            "receivers": [{"name": "record"}],
+            "route": {"receiver": "record", "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h",
+                      # health-check's alerts, one group per alert and target, to the test's webhook.
+                      "routes": [{"receiver": "webhook", "matchers": ['alertname=~"AbnStackTarget.*|AbnStackHealthCheck(Absent|Stuck)"'],
+                                  "group_by": ["alertname", "namespace", "target"]}]},
+            "receivers": [{"name": "record"},
+                          {"name": "webhook", "webhook_configs": [{"url": self.webhook.url, "send_resolved": True}]}],
         }
         (self.root / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config), encoding="utf-8")
         self._spawn("alertmanager", [
@@ -197,8 +249,9 @@ class Stack:
         self.processes.append(subprocess.Popen(argv, stdout=log, stderr=log))
 
     def stop(self) -> None:
-        for service in self.services.values():
+        for service in (*self.services.values(), self.probed):
             service.kill()
+        self.webhook.server.shutdown()
         for process in self.processes:
             process.terminate()
         for process in self.processes:

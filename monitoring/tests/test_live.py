@@ -21,7 +21,7 @@ import yaml
 
 from stack import DASHBOARD, NAMESPACE, RULES, Stack, derive_rules, http, wait_until
 
-SERVICES = ("backend-api", "data-api", "log-provider")
+SERVICES = ("backend-api", "data-api", "log-provider", "health-check")
 # Grafana's variables, as the dashboard would resolve them for this Prometheus (1 s scrapes).
 VARIABLES = {"namespace": NAMESPACE, "service": "backend-api|data-api|log-provider",
              "__rate_interval": "15s", "__interval": "1s"}
@@ -47,7 +47,7 @@ def test_classic_page_passes_promtool_check_metrics(stack: Stack, service: str) 
 def test_every_target_is_scraped_healthy(stack: Stack) -> None:
     def healthy() -> list[dict[str, Any]] | None:
         targets = [t for t in stack.query_api("targets")["activeTargets"] if t["labels"].get("namespace") == NAMESPACE]
-        return targets if len(targets) == 3 and all(t["health"] == "up" and not t["lastError"] for t in targets) else None
+        return targets if len(targets) == len(SERVICES) and all(t["health"] == "up" and not t["lastError"] for t in targets) else None
     targets = wait_until("every target up with an empty lastError", healthy, timeout=30)
     assert {t["labels"]["job"] for t in targets} == set(SERVICES)
 

@@ -202,9 +202,11 @@ impl RunArgs {
         const CONFIG: &str = "HEALTHCHECK_CONFIG (--config)";
         check_unique_names(&self.targets).map_err(|e| ConfigError::new(TARGETS, e))?;
         let mut targets = self.targets.clone();
+        let mut alerting = None;
         if let Some(path) = &self.config {
-            let from_file =
-                file_config::load_targets(path).map_err(|e| ConfigError::new(CONFIG, e))?;
+            let loaded = file_config::load(path).map_err(|e| ConfigError::new(CONFIG, e))?;
+            alerting = loaded.alerting;
+            let from_file = loaded.targets;
             check_unique_names(&from_file).map_err(|e| ConfigError::new(CONFIG, e))?;
             targets.extend(from_file);
             check_unique_names(&targets).map_err(|e| {
@@ -228,8 +230,15 @@ impl RunArgs {
                 },
             }
         };
+        if alerting.is_some() && history == HistoryOutput::Stdout {
+            return Err(ConfigError::new(
+                "HEALTHCHECK_OUTPUT (--output)",
+                "alerting keeps its state beside the history: name a file, not \"-\"",
+            ));
+        }
         let mut config = RunConfig::new(targets, history).with_timeout(self.timeout);
         config.legacy_log = self.legacy_log.clone();
+        config.alerting = alerting;
         Ok(config)
     }
 }

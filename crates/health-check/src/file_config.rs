@@ -7,12 +7,26 @@
 //!     expect_status: 200        # default 200
 //!     max_latency: 500ms        # optional
 //!     body_contains: healthy    # optional
+//!     down_after: 3             # optional, alerting.down_after by default
+//!     up_after: 1               # optional, alerting.up_after by default
+//! alerting:                     # optional: the direct path (webhooks, without Alertmanager)
+//!   down_after: 2               # failed probes in a row before a target is down (2)
+//!   up_after: 1                 # good probes in a row before it is up again (1)
+//!   delivery:                   # optional
+//!     attempts: 4               # tries per notification and receiver (4)
+//!     attempt_timeout: 5s       # each try (5s)
+//!     give_up_after: 30s        # the whole delivery, backoff included (30s)
+//!   receivers:
+//!     - name: ops               # in logs and metrics (the URL never is)
+//!       type: webhook           # webhook (generic JSON) or slack
+//!       url_file: /run/secrets/ops-webhook   # or url: https://... (a secret either way)
 //! ```
 
 use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::alerting::{Alerting, AlertingSection};
 use crate::target::Target;
 
 /// Larger files are surely a mistake (a log passed instead of the config).
@@ -22,10 +36,24 @@ const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     targets: Vec<Target>,
+    #[serde(default)]
+    alerting: Option<AlertingSection>,
+}
+
+/// What a config file holds, checked.
+#[derive(Debug)]
+pub struct Loaded {
+    pub targets: Vec<Target>,
+    pub alerting: Option<Alerting>,
 }
 
 /// Reads and validates the targets of a config file; the error says what is wrong and where.
 pub fn load_targets(path: &Path) -> Result<Vec<Target>, String> {
+    load(path).map(|loaded| loaded.targets)
+}
+
+/// Reads and validates a config file (targets and alerting; URL files are read here).
+pub fn load(path: &Path) -> Result<Loaded, String> {
     let shown = path.display();
     let size = std::fs::metadata(path)
         .map_err(|e| format!("cannot read {shown}: {e}"))?
@@ -36,16 +64,25 @@ pub fn load_targets(path: &Path) -> Result<Vec<Target>, String> {
         ));
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-    parse_targets(&text).map_err(|e| format!("{shown}: {e}"))
+    parse(&text).map_err(|e| format!("{shown}: {e}"))
+}
+
+/// Parses the YAML text of a config file's targets.
+pub fn parse_targets(text: &str) -> Result<Vec<Target>, String> {
+    parse(text).map(|loaded| loaded.targets)
 }
 
 /// Parses the YAML text of a config file.
-pub fn parse_targets(text: &str) -> Result<Vec<Target>, String> {
+pub fn parse(text: &str) -> Result<Loaded, String> {
     let config: FileConfig = serde_yaml_ng::from_str(text).map_err(|e| one_line(&e.to_string()))?;
     for target in &config.targets {
         target.validate()?;
     }
-    Ok(config.targets)
+    let alerting = config.alerting.map(AlertingSection::resolve).transpose()?;
+    Ok(Loaded {
+        targets: config.targets,
+        alerting,
+    })
 }
 
 fn one_line(text: &str) -> String {

@@ -17,6 +17,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod alerting;
 pub mod cli;
 pub mod file_config;
 pub mod history;
@@ -49,6 +50,8 @@ pub struct RunConfig {
     pub print_human_lines: bool,
     /// Append the legacy human lines to this file as well (`--legacy-log`).
     pub legacy_log: Option<PathBuf>,
+    /// Direct alerting (the config file's `alerting:` section); None: Prometheus alerts only.
+    pub alerting: Option<alerting::Alerting>,
 }
 
 impl RunConfig {
@@ -61,6 +64,7 @@ impl RunConfig {
             history,
             print_human_lines: true,
             legacy_log: None,
+            alerting: None,
         }
     }
 
@@ -106,9 +110,16 @@ pub enum RunError {
 
 /// Probes every target once, prints the human lines, appends the history.
 /// A history write failure is an error (after the human lines were printed).
+/// With alerting, a change is sent before it returns (each delivery within its bound) and the
+/// state is saved beside the history, so the next `--once` run continues the incident.
 pub async fn run_once(config: &RunConfig) -> Result<RunSummary, RunError> {
     let client = probe::http_client()?;
+    let mut alerter = alerting::Alerter::start(config).await?;
     let (summary, written) = run_with(&client, config).await;
+    if let Some(alerter) = &mut alerter {
+        alerter.after_run(&summary.records).await;
+        alerter.finish().await;
+    }
     written?;
     Ok(summary)
 }
@@ -133,6 +144,7 @@ pub async fn run_loop_observed(
     mut after_run: impl FnMut(&RunSummary),
 ) -> Result<LoopSummary, RunError> {
     let client = probe::http_client()?;
+    let mut alerter = alerting::Alerter::start(&config).await?;
     // tokio's interval panics on zero; the CLI rejects it, a library caller gets 1 ms.
     let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(1)));
     // A run longer than the interval delays the next one rather than bunching runs together.
@@ -157,7 +169,14 @@ pub async fn run_loop_observed(
             summary.history_failures += 1;
             tracing::error!(error = %e, "health history not written");
         }
+        if let Some(alerter) = &mut alerter {
+            // Deliveries run in the background: a slow receiver never delays the next tick.
+            alerter.after_run(&run.records).await;
+        }
         after_run(&run);
+    }
+    if let Some(alerter) = &alerter {
+        alerter.finish().await;
     }
     tracing::info!(
         runs = summary.runs,

@@ -21,6 +21,14 @@ pub struct Target {
     /// Text the body must contain (only the first [`crate::probe::MAX_BODY_BYTES`] are read).
     #[serde(default)]
     pub body_contains: Option<String>,
+    /// Direct alerting: failed probes in a row before the target counts as down (the
+    /// `alerting.down_after` of the config file when unset).
+    #[serde(default)]
+    pub down_after: Option<u32>,
+    /// Direct alerting: good probes in a row before a down target counts as up again
+    /// (`alerting.up_after` when unset).
+    #[serde(default)]
+    pub up_after: Option<u32>,
 }
 
 fn default_status() -> u16 {
@@ -36,6 +44,8 @@ impl Target {
             expect_status: default_status(),
             max_latency: None,
             body_contains: None,
+            down_after: None,
+            up_after: None,
         }
     }
 
@@ -74,6 +84,11 @@ impl Target {
             return Err(format!(
                 "target {name:?}: {:?} is not an http:// or https:// URL with a host",
                 self.url
+            ));
+        }
+        if self.down_after == Some(0) || self.up_after == Some(0) {
+            return Err(format!(
+                "target {name:?}: down_after and up_after count probes and must be at least 1"
             ));
         }
         if !(100..=599).contains(&self.expect_status) {

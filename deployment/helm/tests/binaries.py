@@ -38,9 +38,14 @@ def image_env(stage: str) -> dict[str, str]:
 
 
 def name_of(image: str) -> str:
-    """abn-stack/<name>:<tag> -> <name>, the binary the image runs (its ENTRYPOINT)."""
-    assert image.startswith(IMAGE_PREFIX), image
-    return image[len(IMAGE_PREFIX):].split(":")[0]
+    """[<registry>/]abn-stack/<name>(:<tag>|@<digest>) -> <name>, the binary the image runs (its
+    ENTRYPOINT)."""
+    repository = image.split("@")[0]
+    first, _, rest = repository.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        repository = rest
+    assert repository.startswith(IMAGE_PREFIX), image
+    return repository[len(IMAGE_PREFIX):].split(":")[0]
 
 
 def binary(name: str) -> Path:

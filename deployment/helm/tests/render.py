@@ -47,8 +47,19 @@ def env_values_file(env: str) -> Path:
     return CONFIGURATION / env / "values.yaml"
 
 
+#: Charts with file:// dependencies, in build order: a subchart's own charts/ (the abn-common
+#: library) must be built before the umbrella packages the subchart.
+CHARTS_WITH_DEPENDENCIES = ("backend-api", "data-api", "abn-stack")
+
+
 def build_dependencies(chart_dir: str | os.PathLike[str] = UMBRELLA) -> None:
-    """`helm dependency build`: repackage the file:// subcharts into charts/ from Chart.lock."""
+    """`helm dependency build` from each Chart.lock: the abn-common library into the subcharts'
+    charts/, then the subcharts and the library into the umbrella's (chart_dir last)."""
+    chart_dir = Path(chart_dir).resolve()
+    for name in CHARTS_WITH_DEPENDENCIES:
+        sub = chart_dir.parent / name
+        if sub != chart_dir and (sub / "Chart.lock").is_file():
+            helm.dependency_build(sub)
     helm.dependency_build(chart_dir)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import binaries
+import extensions
 import podspec
 from conftest import ENVS, NAMESPACES, objects
 
@@ -90,3 +91,13 @@ def test_stand_in_secrets_cover_what_prod_references() -> None:
     docs = objects("prod")
     assert set(podspec.operator_secrets(docs)) == {"abn-stack-integration-key"}
     assert NAMESPACES["prod"] == {w.namespace for w in podspec.workloads(docs)}.pop()
+
+
+def test_the_extension_points_pass_every_binarys_check() -> None:
+    """values/extensions.yaml: backend-api with SSL_CERT_FILE naming the operator's CA bundle,
+    HTTPS_PROXY from the operator's Secret, and the health-check status sidecar: every container,
+    the sidecar and the hook Jobs included, passes its binary's --check-config."""
+    docs = objects("dev", extra=extensions.values()) + extensions.operator_objects(NAMESPACES["dev"])
+    passed, failed = check_release(docs)
+    assert not failed, "\n".join(failed)
+    assert any(" container status: configuration ok" in entry for entry in passed), passed

@@ -34,8 +34,12 @@ SERVICE_METRICS = {
     "data_api_records_written_total", "data_api_store_bytes", "data_api_retention_bytes",
     "data_api_store_writable", "data_api_write_errors_total",
     "secret_reloads_total", "secret_last_reload_timestamp_seconds",
+    # health-check serve
+    "healthcheck_target_up", "healthcheck_last_success_timestamp_seconds", "healthcheck_probes_total",
+    "healthcheck_last_run_timestamp_seconds", "healthcheck_notifications_total",
+    "healthcheck_notification_retries_total",
 } | histogram("http_request_duration_seconds") | histogram("data_api_sync_duration_seconds") \
-  | histogram("data_api_commit_batch_size")
+  | histogram("data_api_commit_batch_size") | histogram("healthcheck_probe_duration_seconds")
 # Outside the services: Prometheus itself, kube-state-metrics (the health-check CronJob has no
 # /metrics) and the kubelet (volume usage of the data-api claims).
 PLATFORM_METRICS = {
@@ -142,6 +146,8 @@ def test_rules_cover_the_required_alerts() -> None:
     assert "kubelet_volume_stats_used_bytes" in by_metric                 # data-api volume filling
     assert "data_api_store_writable" in by_metric
     assert {"kube_job_status_failed", "kube_cronjob_status_last_successful_time"} <= set(by_metric)  # health-check
+    assert {"healthcheck_target_up", "healthcheck_probe_duration_seconds_bucket",          # health-check serve
+            "healthcheck_last_run_timestamp_seconds"} <= set(by_metric)
 
 
 def test_rule_job_names_match_the_service_monitor_jobs() -> None:

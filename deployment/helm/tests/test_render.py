@@ -503,8 +503,24 @@ def test_service_monitors_only_when_the_crd_exists(env: str) -> None:
         assert all(e["path"] == "/metrics" for e in spec["endpoints"])
         assert spec["jobLabel"] == "app.kubernetes.io/name"
     rule = one(docs, "PrometheusRule", "abn-stack")
+    assert rule["spec"] == shipped_rules_for_mode("cronjob")
+
+
+def shipped_rules_for_mode(mode: str | None) -> dict[str, Any]:
+    """monitoring/'s rules as the chart ships them: of the health-check groups only the mode's."""
     with open(render.REPO_ROOT / "monitoring" / "prometheus" / "abn-stack-rules.yaml", encoding="utf-8") as handle:
-        assert rule["spec"] == yaml.safe_load(handle)
+        rules = yaml.safe_load(handle)
+    groups = [g for g in rules["groups"]
+              if not g["name"].startswith("abn-stack.health-check-") or g["name"] == f"abn-stack.health-check-{mode}"]
+    assert len(groups) == len(rules["groups"]) - (2 if mode is None else 1)
+    return {"groups": groups}
+
+
+@pytest.mark.parametrize("health_check, mode", [
+    ({"mode": "serve"}, "serve"), ({"mode": "cronjob"}, "cronjob"), ({"enabled": False}, None)])
+def test_prometheus_rule_ships_the_health_check_rules_of_its_mode(health_check: dict[str, Any], mode: str | None) -> None:
+    docs = objects("dev", extra={"healthCheck": health_check}, api_versions=MONITORING_APIS)
+    assert one(docs, "PrometheusRule", "abn-stack")["spec"] == shipped_rules_for_mode(mode)
 
 
 # --- schema -------------------------------------------------------------------------------------

@@ -52,6 +52,9 @@ pub async fn status_service(
     let board = Board::load(path.to_path_buf(), interval).await;
     let service = routes::service(server, board.clone());
     let metrics = TargetMetrics::register(service.metrics(), &config.targets);
+    if let Some(alerting) = &config.alerting {
+        alerting.metrics.register(service.metrics(), alerting);
+    }
     let probes = async move {
         let rebuild = tokio::spawn(board.clone().rebuild_after_runs());
         let summary = run_loop_observed(config, interval, shutdown, move |run| {

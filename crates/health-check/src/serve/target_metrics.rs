@@ -1,6 +1,7 @@
 //! Per-target series, so Prometheus sees which target failed: `healthcheck_target_up`,
 //! `healthcheck_probe_duration_seconds` (histogram), `healthcheck_last_success_timestamp_seconds`
-//! and `healthcheck_probes_total{result}`.
+//! and `healthcheck_probes_total{result}`; `healthcheck_last_run_timestamp_seconds` shows that the
+//! loop itself still runs (AbnStackHealthCheckStale).
 
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, UNIX_EPOCH};
@@ -33,6 +34,7 @@ pub struct TargetMetrics {
     duration: Family<TargetLabel, LatencyHistogram>,
     last_success: Family<TargetLabel, Gauge<f64, AtomicU64>>,
     probes: Family<ResultLabels, Counter>,
+    last_run: Gauge<f64, AtomicU64>,
 }
 
 impl TargetMetrics {
@@ -44,7 +46,13 @@ impl TargetMetrics {
             duration: Family::default(),
             last_success: Family::default(),
             probes: Family::default(),
+            last_run: Gauge::default(),
         };
+        registry.register(
+            "healthcheck_last_run_timestamp_seconds",
+            "Unix time at which the probe loop last finished a run",
+            metrics.last_run.clone(),
+        );
         registry.register(
             "healthcheck_target_up",
             "1 when the target's last probe met every condition, else 0",
@@ -78,6 +86,10 @@ impl TargetMetrics {
 
     /// Records one run.
     pub fn observe(&self, records: &[ProbeRecord]) {
+        let now = std::time::SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        self.last_run.set(now.as_secs_f64());
         for r in records {
             let label = TargetLabel {
                 target: r.target.clone(),

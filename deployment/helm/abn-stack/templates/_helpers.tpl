@@ -32,6 +32,9 @@ app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
 app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/part-of: abn-stack
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- with (include "abn-common.commonLabels" .root.Values) }}
+{{ . }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -113,25 +116,39 @@ the history elsewhere than the image's HEALTHCHECK_OUTPUT, (dict "root" $ "outpu
 {{- end }}
 
 {{/*
-What a health-check container shares with its config-check Job: image, security context,
-resources, and the history rotation when the operator set it (the image sets HEALTHCHECK_OUTPUT
-on the volume; the binary owns every other default).
+What a health-check container shares with its config-check Job and the helm test pod, from the
+shared container template: image, security context, resources, the history rotation when the
+operator set it (the image sets HEALTHCHECK_OUTPUT on the volume; the binary owns every other
+default), extraEnv, extraEnvFrom and extraVolumeMounts. With "history" true (the CronJob and the
+Deployment) also the history volume's mount.
+Call with (dict "root" $ "history" <bool>).
 */}}
 {{- define "abn-stack.healthCheckContainerBase" -}}
-{{- $h := .Values.healthCheck }}
-image: {{ include "abn-stack.image" (dict "root" . "image" $h.image) | quote }}
-imagePullPolicy: {{ $h.image.pullPolicy }}
-securityContext:
-  {{- toYaml .Values.securityContext | nindent 2 }}
-resources:
-  {{- toYaml $h.resources | nindent 2 }}
+{{- $h := .root.Values.healthCheck }}
 {{- /* backend-api.envVar: the subchart's helper (named templates are global in a release). */}}
-{{- $maxBytes := include "backend-api.envVar" (list "HEALTHCHECK_OUTPUT_MAX_BYTES" $h.history.maxBytes) }}
-{{- $keepFiles := include "backend-api.envVar" (list "HEALTHCHECK_OUTPUT_KEEP_FILES" $h.history.keepFiles) }}
-{{- with (print $maxBytes $keepFiles | trim) }}
-env:
-  {{- . | nindent 2 }}
+{{- $env := print (include "backend-api.envVar" (list "HEALTHCHECK_OUTPUT_MAX_BYTES" $h.history.maxBytes)) (include "backend-api.envVar" (list "HEALTHCHECK_OUTPUT_KEEP_FILES" $h.history.keepFiles)) }}
+{{- $mounts := "" }}
+{{- if .history }}
+{{- $mounts = "# The image's HEALTHCHECK_OUTPUT folder.\n- name: history\n  mountPath: /var/data/health" }}
 {{- end }}
+{{- include "abn-common.container" (dict "root" .root "values" $h "image" (include "abn-stack.image" (dict "root" .root "image" $h.image))
+      "pullPolicy" $h.image.pullPolicy "securityContext" .root.Values.securityContext "resources" $h.resources
+      "env" $env "mounts" $mounts) }}
+{{- end }}
+
+{{/*
+The health-check pod's own volumes: the history claim (both modes keep it on the same claim).
+*/}}
+{{- define "abn-stack.healthCheckVolumes" -}}
+{{- $h := .Values.healthCheck }}
+- name: history
+  {{- if $h.persistence.enabled }}
+  persistentVolumeClaim:
+    claimName: {{ default (include "abn-stack.healthCheckName" .) $h.persistence.existingClaim }}
+  {{- else }}
+  emptyDir:
+    sizeLimit: {{ $h.persistence.size | quote }}
+  {{- end }}
 {{- end }}
 
 {{/*
@@ -142,31 +159,18 @@ DRAIN_PERIOD.
 {{- define "abn-stack.logProviderContainerBase" -}}
 {{- $p := .Values.logProvider }}
 {{- $backend := index .Values "backend-api" }}
-image: {{ include "abn-stack.image" (dict "root" . "image" $p.image) | quote }}
-imagePullPolicy: {{ $p.image.pullPolicy }}
-securityContext:
-  {{- toYaml .Values.securityContext | nindent 2 }}
-resources:
-  {{- toYaml $p.resources | nindent 2 }}
-env:
-  {{- with (include "backend-api.envVar" (list "RUST_LOG" $p.rustLog) | trim) }}
-  {{- . | nindent 2 }}
-  {{- end }}
-  {{- if eq $backend.integrationKeyDelivery "env" }}
-  - name: PROVIDER_KEY
-    valueFrom:
-      secretKeyRef:
-        name: {{ $backend.integrationKeySecretName }}
-        key: {{ $backend.integrationKeySecretKey }}
-  {{- else }}
-  # The same Secret mounted the same way as backend-api's: a rotation reaches both live.
-  - name: PROVIDER_KEY_FILE
-    value: {{ printf "/var/run/secrets/abn-stack/integration-key/%s" $backend.integrationKeySecretKey | quote }}
-volumeMounts:
-  - name: integration-key
-    mountPath: /var/run/secrets/abn-stack/integration-key
-    readOnly: true
-  {{- end }}
+{{- $env := include "backend-api.envVar" (list "RUST_LOG" $p.rustLog) }}
+{{- $mounts := "" }}
+{{- if eq $backend.integrationKeyDelivery "env" }}
+{{- $env = print $env "\n- name: PROVIDER_KEY\n  valueFrom:\n    secretKeyRef:\n      name: " $backend.integrationKeySecretName "\n      key: " $backend.integrationKeySecretKey }}
+{{- else }}
+{{- /* The same Secret mounted the same way as backend-api's: a rotation reaches both live. */}}
+{{- $env = print $env "\n- name: PROVIDER_KEY_FILE\n  value: " (printf "/var/run/secrets/abn-stack/integration-key/%s" $backend.integrationKeySecretKey | quote) }}
+{{- $mounts = "- name: integration-key\n  mountPath: /var/run/secrets/abn-stack/integration-key\n  readOnly: true" }}
+{{- end }}
+{{- include "abn-common.container" (dict "root" . "values" $p "image" (include "abn-stack.image" (dict "root" . "image" $p.image))
+      "pullPolicy" $p.image.pullPolicy "securityContext" .Values.securityContext "resources" $p.resources
+      "env" $env "mounts" $mounts) }}
 {{- end }}
 
 {{/*
@@ -184,5 +188,72 @@ The log-provider pod's volumes: backend-api's integration Secret, in file delive
 {{- end }}
 
 {{- define "abn-stack.image" -}}
-{{- printf "%s:%s" .image.repository (default .root.Chart.AppVersion .image.tag) }}
+{{- include "abn-common.image" (dict "image" .image "global" .root.Values.global "chart" .root.Chart) }}
+{{- end }}
+
+{{/*
+A health-check container (CronJob run, serve Deployment, helm test pod): the shared base with the
+history mount (unless "history" is false), and its arguments.
+Call with (dict "root" $ "args" <args text> "history" <bool, default true> "serve" <bool>).
+*/}}
+{{- define "abn-stack.healthCheckContainer" -}}
+- name: health-check
+  {{- include "abn-stack.healthCheckContainerBase" (dict "root" .root "history" (ternary .history true (hasKey . "history"))) | nindent 2 }}
+  args:
+    {{- .args | nindent 4 }}
+  {{- if .serve }}
+  ports:
+    # The port the image listens on (its LISTEN_ADDR); healthCheck.service.port is the Service's.
+    - name: http
+      containerPort: 5003
+      protocol: TCP
+  startupProbe:
+    httpGet:
+      path: /healthz
+      port: http
+    periodSeconds: 2
+    failureThreshold: 30
+  livenessProbe:
+    httpGet:
+      path: /healthz
+      port: http
+    periodSeconds: 10
+    timeoutSeconds: 2
+  # Ready once a first run is in the history (the page has something to show).
+  readinessProbe:
+    httpGet:
+      path: /readyz
+      port: http
+    periodSeconds: 5
+    timeoutSeconds: 2
+  {{- end }}
+{{- end }}
+
+{{/* The log-provider's container: the shared base, its port and probes. */}}
+{{- define "abn-stack.logProviderContainer" -}}
+- name: log-provider
+  {{- include "abn-stack.logProviderContainerBase" . | nindent 2 }}
+  ports:
+    # The port the image listens on (its LISTEN_ADDR); logProvider.port is the Service's.
+    - name: http
+      containerPort: 5002
+      protocol: TCP
+  startupProbe:
+    httpGet:
+      path: /healthz
+      port: http
+    periodSeconds: 2
+    failureThreshold: 30
+  livenessProbe:
+    httpGet:
+      path: /healthz
+      port: http
+    periodSeconds: 10
+    timeoutSeconds: 2
+  readinessProbe:
+    httpGet:
+      path: /readyz
+      port: http
+    periodSeconds: 5
+    timeoutSeconds: 2
 {{- end }}

@@ -35,6 +35,9 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/component: api
 app.kubernetes.io/part-of: abn-stack
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with (include "abn-common.commonLabels" .Values) }}
+{{ . }}
+{{- end }}
 {{- end }}
 
 {{- define "backend-api.serviceAccountName" -}}
@@ -46,7 +49,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{- define "backend-api.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- include "abn-common.image" (dict "image" .Values.image "global" .Values.global "chart" .Chart) }}
 {{- end }}
 
 {{/*
@@ -99,10 +102,8 @@ DRAIN_PERIOD; the binary owns every other default.
 - name: API_TOKENS_FILE
   value: {{ printf "/var/run/secrets/abn-stack/api-tokens/%s" $.Values.apiTokensSecretKey | quote }}
 {{- end }}
-{{- range $name, $value := $c.extraEnv }}
-- name: {{ $name }}
-  value: {{ $value | quote }}
-{{- end }}
+{{- /* Deprecated map form (chart 0.1.0), still rendered; extraEnv is the list form. */}}
+{{- include "abn-common.envVars" (dict "env" $c.extraEnv "root" $) }}
 {{- if .Values.integrationKeySecretName }}
 {{- if eq .Values.integrationKeyDelivery "env" }}
 - name: EXTERNAL_INTEGRATION_KEY
@@ -161,23 +162,32 @@ applies it, readable by the pod's group only). Empty in env delivery or without 
 {{- end }}
 
 {{/*
-What the Deployment's container and the umbrella's config-check hook Job share, from this one
-template so the check sees exactly the environment the pods get: image, security context,
-resources, env.
+What the Deployment's container and the umbrella's config-check hook Job share, from the shared
+container template (abn-common.container) so the check sees exactly the environment and files the
+pods get: image, security context, resources, env (with extraEnv), envFrom, volume mounts.
 */}}
 {{- define "backend-api.containerBase" -}}
-image: {{ include "backend-api.image" . | quote }}
-imagePullPolicy: {{ .Values.image.pullPolicy }}
-securityContext:
-  {{- toYaml .Values.securityContext | nindent 2 }}
-resources:
-  {{- toYaml .Values.resources | nindent 2 }}
-{{- with (include "backend-api.env" . | trim) }}
-env:
-  {{- . | nindent 2 }}
+{{- include "abn-common.container" (dict "root" . "values" .Values "image" (include "backend-api.image" .)
+      "pullPolicy" .Values.image.pullPolicy "securityContext" .Values.securityContext
+      "resources" .Values.resources "env" (include "backend-api.env" .) "mounts" (include "backend-api.keyMounts" .)) }}
 {{- end }}
-{{- with (include "backend-api.keyMounts" . | trim) }}
-volumeMounts:
-  {{- . | nindent 2 }}
+
+{{/* The Deployment's own pod fields (abn-common.podSpec adds the shared ones). */}}
+{{- define "backend-api.podFields" -}}
+serviceAccountName: {{ include "backend-api.serviceAccountName" . }}
+automountServiceAccountToken: false
+enableServiceLinks: false
+terminationGracePeriodSeconds: {{ include "backend-api.terminationGracePeriodSeconds" . }}
 {{- end }}
+
+{{/* The Deployment's container: the shared base, its port and probes. */}}
+{{- define "backend-api.container" -}}
+- name: backend-api
+  {{- include "backend-api.containerBase" . | nindent 2 }}
+  ports:
+    # The port the image listens on (its LISTEN_ADDR); service.port is the Service's own.
+    - name: http
+      containerPort: 5000
+      protocol: TCP
+  {{- include "abn-common.probes" .Values.probes | trim | nindent 2 }}
 {{- end }}

@@ -35,6 +35,9 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/component: store
 app.kubernetes.io/part-of: abn-stack
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with (include "abn-common.commonLabels" .Values) }}
+{{ . }}
+{{- end }}
 {{- end }}
 
 {{- define "data-api.serviceAccountName" -}}
@@ -46,7 +49,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{- define "data-api.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- include "abn-common.image" (dict "image" .Values.image "global" .Values.global "chart" .Chart) }}
 {{- end }}
 
 {{/*
@@ -94,26 +97,68 @@ binary owns every other default.
 {{- include "data-api.envVar" (list "DRAIN_PERIOD" $c.drainPeriodSeconds "s") }}
 {{- include "data-api.envVar" (list "SHUTDOWN_TIMEOUT" $c.shutdownTimeoutSeconds "s") }}
 {{- include "data-api.envVar" (list "RUST_LOG" $c.rustLog) }}
-{{- range $name, $value := $c.extraEnv }}
-- name: {{ $name }}
-  value: {{ $value | quote }}
-{{- end }}
+{{- /* Deprecated map form (chart 0.1.0), still rendered; extraEnv is the list form. */}}
+{{- include "abn-common.envVars" (dict "env" $c.extraEnv "root" $) }}
 {{- end }}
 
 {{/*
-What the StatefulSet's container and the umbrella's config-check hook Job share, from this one
-template so the check sees exactly the environment the pods get: image, security context,
-resources, env.
+What the StatefulSet's container and the umbrella's config-check hook Job share, from the shared
+container template (abn-common.container) so the check sees exactly the environment and files the
+pods get: image, security context, resources, env (with extraEnv), envFrom, volume mounts (the
+check Job mounts a scratch volume as `data`: data-api.checkVolumes).
 */}}
 {{- define "data-api.containerBase" -}}
-image: {{ include "data-api.image" . | quote }}
-imagePullPolicy: {{ .Values.image.pullPolicy }}
-securityContext:
-  {{- toYaml .Values.securityContext | nindent 2 }}
-resources:
-  {{- toYaml .Values.resources | nindent 2 }}
-env:
-  {{- include "data-api.env" . | trim | nindent 2 }}
+{{- include "abn-common.container" (dict "root" . "values" .Values "image" (include "data-api.image" .)
+      "pullPolicy" .Values.image.pullPolicy "securityContext" .Values.securityContext
+      "resources" .Values.resources "env" (include "data-api.env" .) "mounts" (include "data-api.mounts" .)) }}
+{{- end }}
+
+{{/* The container's own mounts: the records volume at the image's LOG_DIR. */}}
+{{- define "data-api.mounts" -}}
+- name: data
+  mountPath: /var/data/logs
+{{- end }}
+
+{{/* The config-check Job's stand-in for the records volume: empty, never the pods' claims. */}}
+{{- define "data-api.checkVolumes" -}}
+- name: data
+  emptyDir:
+    sizeLimit: 16Mi
+{{- end }}
+
+{{/* The StatefulSet's own pod fields (abn-common.podSpec adds the shared ones). */}}
+{{- define "data-api.podFields" -}}
+serviceAccountName: {{ include "data-api.serviceAccountName" . }}
+automountServiceAccountToken: false
+enableServiceLinks: false
+terminationGracePeriodSeconds: {{ include "data-api.terminationGracePeriodSeconds" . }}
+{{- end }}
+
+{{/* The StatefulSet's container: the shared base, its port and probes. */}}
+{{- define "data-api.container" -}}
+- name: data-api
+  {{- include "data-api.containerBase" . | nindent 2 }}
+  ports:
+    # The port the image listens on (its LISTEN_ADDR); service.port is the Service's own.
+    - name: http
+      containerPort: 5001
+      protocol: TCP
+  {{- include "abn-common.probes" .Values.probes | trim | nindent 2 }}
+{{- end }}
+
+{{/* The pod's own volumes: the records volume unless it comes from volumeClaimTemplates. */}}
+{{- define "data-api.volumes" -}}
+{{- if not (and .Values.persistence.enabled (not .Values.persistence.existingClaim)) }}
+- name: data
+  {{- if .Values.persistence.enabled }}
+  persistentVolumeClaim:
+    claimName: {{ .Values.persistence.existingClaim }}
+  {{- else }}
+  # Persistence off: records live as long as the pod (tests and throwaway clusters only).
+  emptyDir:
+    sizeLimit: {{ .Values.persistence.size | quote }}
+  {{- end }}
+{{- end }}
 {{- end }}
 
 {{/* Headless Service that gives StatefulSet pods their stable DNS names. */}}

@@ -163,14 +163,13 @@ step_advisories() {
 }
 
 step_abuse() {
-    cargo test --locked -p log-provider -p backend-api -p data-api --test abuse
+    cargo test --locked -p log-provider -p backend-api -p data-api --test it -- abuse::
 }
 
 step_properties() {
-    cargo test --locked -p log-provider --test fuzz_query \
-        && cargo test --locked -p backend-api --test fuzz_query \
-        && cargo test --locked -p data-api --test fuzz_parsers \
-        && cargo test --locked -p health-check --test fuzz_parsers --test properties
+    cargo test --locked -p log-provider -p backend-api --test it -- fuzz_query:: \
+        && cargo test --locked -p data-api --test it -- fuzz_parsers:: \
+        && cargo test --locked -p health-check --test it -- fuzz_parsers:: properties::
 }
 
 # The seeds schemathesis runs with: a fixed one, and one derived from the commit so that each

@@ -2,12 +2,10 @@
 //! per-target metrics follow live targets, one of which stops during the test; `--legacy-log`
 //! writes the lines `date` would in `TZ`.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{run_bin, stderr, TestServer};
+use crate::common::{run_bin, stderr, TestServer};
 use serde_json::Value;
 use test_support::{check_config, metric, ServiceProcess};
 
@@ -286,7 +284,7 @@ async fn legacy_log_is_dated_like_date_in_tz() {
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let record = &common::history(&history)[0];
+    let record = &crate::common::history(&history)[0];
     let secs = record
         .time()
         .unwrap()

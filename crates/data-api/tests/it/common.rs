@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: real servers on port 0, real HTTP, and a reader of
 //! the segment files that fails on any line that is not a whole record.
-#![allow(dead_code)]
 
 use std::ops::Deref;
 use std::path::Path;

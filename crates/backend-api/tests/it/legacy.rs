@@ -1,11 +1,9 @@
 //! The legacy endpoints, and liveness under load.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn api_1_and_health_check_answer_like_the_legacy_service() {

@@ -1,12 +1,10 @@
 //! The real binary: configuration errors, secret hygiene over logs and responses, and graceful
 //! shutdown under SIGTERM.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use test_support::{eventually, wait_for_in_flight, ServiceProcess, READY_WAIT};
 
 const BIN: &str = env!("CARGO_BIN_EXE_backend-api");

@@ -1,14 +1,12 @@
 //! The log store as a library: rotation, retention, ids across restarts and instances, torn-tail
 //! recovery, and injected volume faults.
 
-mod common;
-
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{segment_names, segment_records};
+use crate::common::{segment_names, segment_records};
 use data_api::store::{
     Fault, FaultyIo, Level, LogStore, OpenError, OpenReport, RealIo, StoreConfig, StoreError,
     StoreIo, StoreMetrics,

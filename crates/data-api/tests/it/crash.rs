@@ -3,15 +3,13 @@
 //! line of every segment parses. Also: a torn line written by hand is cut with a warning, and
 //! bad settings stop the binary with exit code 2 and one line.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{segment_names, segment_records};
+use crate::common::{segment_names, segment_records};
 use serde_json::Value;
 use test_support::{client, ServiceProcess};
 

@@ -3,9 +3,7 @@
 //! `since` is passed on and streamed back whole; one step outside is refused with the documented
 //! code before the provider is called.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use secrecy::SecretString;
 use test_support::contract::{near_miss_date_time, query_integer_bounds, rfc3339_date_time};

@@ -2,13 +2,11 @@
 //! recovery without a restart. Real small tmpfs mounts where the machine allows mounting
 //! (root); injected faults through the store's I/O seam everywhere.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use common::{segment_records, test_config, TestServer};
+use crate::common::{segment_records, test_config, TestServer};
 use data_api::store::{Fault, FaultyIo};
 use serde_json::Value;
 

@@ -2,19 +2,17 @@
 //! Slack-style hook whose path holds a secret, one answering 503, one refusing connections, one
 //! that hangs) and a target the test turns up and down.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::{refused_url, run_bin, stderr, stdout};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use common::{refused_url, run_bin, stderr, stdout};
 use serde_json::Value;
 use test_support::{metric, ServiceProcess};
 

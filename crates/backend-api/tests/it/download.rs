@@ -1,16 +1,14 @@
 //! `/download_external_logs` against real, down, hung, rejecting and failing providers.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::common::*;
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use common::*;
 use futures_util::StreamExt;
 use test_support::metric;
 

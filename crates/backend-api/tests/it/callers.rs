@@ -1,12 +1,10 @@
 //! Caller authentication and per-caller rate limits on the real binary: API_TOKENS_FILE and
 //! DOWNLOAD_RATE_LIMIT against the real log-provider.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use test_support::ServiceProcess;
 
 const BIN: &str = env!("CARGO_BIN_EXE_backend-api");

@@ -1,12 +1,10 @@
 //! `health-check report` on a history with known figures: exact uptime and percentiles, the
 //! window of `--since`, and the html page's content.
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use common::{run_bin, stderr, stdout};
+use crate::common::{run_bin, stderr, stdout};
 use health_check::record::format_ts;
 use health_check::ProbeRecord;
 use serde_json::Value;

@@ -1,11 +1,9 @@
 //! The HTTP contract over real listeners: records in and out, the legacy `GET /`, refusals of bad
 //! input (each writing nothing), concurrent writers, metrics and OpenAPI.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::{segment_records, test_config, TestServer};
+use crate::common::{segment_records, test_config, TestServer};
 use data_api::store::Level;
 use data_api::{RecordList, LEGACY_MESSAGES};
 use serde_json::Value;

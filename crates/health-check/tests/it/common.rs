@@ -1,5 +1,4 @@
 //! Real local HTTP servers for the tests, and a runner for the real binary.
-#![allow(dead_code)] // each test file uses a part
 
 use std::net::SocketAddr;
 use std::path::Path;

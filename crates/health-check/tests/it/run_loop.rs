@@ -1,12 +1,10 @@
 //! The library's loop, as the all-in-one runner drives it: repeated runs until the shutdown
 //! flag, whole runs in the history, and write failures counted rather than fatal.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{history, TestServer};
+use crate::common::{history, TestServer};
 use health_check::{run_loop, HistoryOutput, RunConfig, Target};
 use platform::Shutdown;
 

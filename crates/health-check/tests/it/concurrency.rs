@@ -2,12 +2,10 @@
 //! stall the others, and many hung targets cost one timeout, not one each. (The virtual-clock
 //! proof of the same schedule is in src/probe.rs.)
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::TestServer;
+use crate::common::TestServer;
 use health_check::{run_once, HistoryOutput, RunConfig, Target};
 
 fn config(targets: Vec<Target>, timeout: Duration, dir: &std::path::Path) -> RunConfig {

@@ -1,5 +1,4 @@
 //! Shared test fixtures: the backend and real or deliberately broken providers on port 0.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +17,7 @@ pub const KEY: &str = "it-key-7f3a9c2e41d8b6057e9a";
 /// A running backend-api (stopped when dropped) and its base URL.
 pub struct Backend {
     pub base: String,
-    pub app: TestApp,
+    pub _app: TestApp,
 }
 
 /// Backend with no simulated latency and the given provider URL and key.
@@ -34,7 +33,7 @@ pub async fn start_backend(config: Config) -> Backend {
     let app = TestApp::start(backend_api::service(config).await.expect("valid config")).await;
     Backend {
         base: app.url(""),
-        app,
+        _app: app,
     }
 }
 

@@ -6,12 +6,10 @@
 //! (cargo-fuzz needs a nightly toolchain, not installed here; proptest runs on stable with
 //! bounded case counts.)
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use common::{test_config, TestServer};
+use crate::common::{test_config, TestServer};
 
 use data_api::store::{
     format_ts, parse_segment_name, parse_ts, valid_prefix, Level, LogStore, RealIo, Record,

@@ -1,8 +1,6 @@
 //! The real binary against real local servers: exit codes, human lines, JSON history lines.
 
-mod common;
-
-use common::{history, record, refused_url, run_bin, stderr, stdout, TestServer, SLOW_MS};
+use crate::common::{history, record, refused_url, run_bin, stderr, stdout, TestServer, SLOW_MS};
 
 const PASSED: &str = "is reachable - Health check passed";
 

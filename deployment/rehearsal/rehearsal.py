@@ -175,10 +175,21 @@ class Rehearsal:
         else:
             self.result.checks.append(f"backend-api /download_external_logs?limit=5 through {url}: 5 lines, "
                                       "the key from the Secret")
-        for pod in self._component("data-api"):
+        data_pods = self._component("data-api")
+        for pod in data_pods:
             ids = self._write_records(pod, 3)
             self._expect_records(pod, ids, "after writing")
         self.result.checks.append("data-api POST /logs then GET /logs: every record read back, on every replica")
+        claim = _one_shared_claim(data_pods)
+        if claim:
+            # Shared mode: the Service may send the read to any replica, so each must return what
+            # any other acknowledged.
+            for writer in data_pods:
+                for reader in data_pods:
+                    self._expect_records(reader, self.acknowledged[writer.name],
+                                         f"after {writer.name} acknowledged them (shared claim {claim})")
+            self.result.checks.append(f"data-api shared claim {claim}: every record acknowledged by any of the "
+                                      f"{len(data_pods)} replicas read back through each of them")
         for pod in self._component("health-check"):
             self._expect_status_page(pod)
         self._expect_delivered_settings()
@@ -321,3 +332,11 @@ class Rehearsal:
             restarted.append(again)
         self.serving = restarted
 
+
+def _one_shared_claim(pods: list[RunningPod]) -> str | None:
+    """The claim every one of several pods mounts as its data volume (data-api shared mode)."""
+    claims = set()
+    for pod in pods:
+        volumes = {v["name"]: v for v in pod.workload.pod_spec.get("volumes", [])}
+        claims.add(volumes.get("data", {}).get("persistentVolumeClaim", {}).get("claimName"))
+    return claims.pop() if len(pods) > 1 and len(claims) == 1 and None not in claims else None

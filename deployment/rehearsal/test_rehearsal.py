@@ -61,6 +61,16 @@ def test_health_check_serve_mode_deploys(engine: docker.DockerClient) -> None:
     assert any(check.startswith("health-check serve:") for check in result.checks), result.checks
 
 
+def test_data_api_shared_mode_deploys_two_replicas_on_one_claim(engine: docker.DockerClient) -> None:
+    """persistence.shared: two replicas on one claim; a record acknowledged by either is read back
+    through both (rehearsal.user_checks), and through the rollout."""
+    result = rehearse(engine, "dev", {"data-api": {"replicaCount": 2, "persistence": {"shared": {"enabled": True}}}})
+    print("\n" + "\n".join(result.lines()))
+    ready = [line for line in result.pods if line.startswith("StatefulSet/abn-stack-data-api ") and "ready and live" in line]
+    assert len(ready) == 2, result.pods
+    assert any(check.startswith("data-api shared claim abn-stack-data-api-shared: ") for check in result.checks), result.checks
+
+
 def test_the_config_check_hook_stops_a_bad_value_before_any_pod(engine: docker.DockerClient) -> None:
     with pytest.raises(PodFailed) as failure:
         rehearse(engine, "dev", OLD_TIMEOUTS)

@@ -15,7 +15,9 @@ use platform::ApiError;
 use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Level, LogStore, Record, StoreError, MAX_MESSAGE_CHARS};
+use crate::store::{
+    is_instance_name, Level, LogStore, Record, StoreError, Window, MAX_MESSAGE_CHARS,
+};
 
 /// Largest `POST /logs` body read, whatever MAX_BODY_BYTES says: a record needs far less.
 pub const MAX_RECORD_BODY_BYTES: usize = 64 * 1024;
@@ -226,16 +228,18 @@ async fn create_record(
     ))
 }
 
-/// Recent records of this instance, newest first.
+/// Recent records of every instance on the volume (or of one), newest first.
 #[utoipa::path(get, path = "/logs", tag = "data-api",
     params(
         // Its range is set from MAX_LIMIT by `api_doc`.
         ("limit" = Option<u64>, Query, description = "Number of records (default 100)"),
-        ("since" = Option<String>, Query, format = DateTime, description = "Any RFC 3339 date-time (any offset, any fraction): only records at or after it")
+        ("since" = Option<String>, Query, format = DateTime, description = "Any RFC 3339 date-time (any offset, any fraction): only records at or after it"),
+        ("before" = Option<String>, Query, format = DateTime, description = "Any RFC 3339 date-time: only records strictly before it, to page back past `limit` (records sharing the boundary's exact time: `since=T&before=T+1µs`)"),
+        ("instance" = Option<String>, Query, pattern = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$", description = "Only this instance's records (an INSTANCE_ID, or `legacy` for imported ones); default: every instance's, merged")
     ),
     responses(
         (status = 200, description = "Records", body = RecordList),
-        (status = 400, description = "Bad limit or since", body = ErrorBody),
+        (status = 400, description = "Bad limit, since, before or instance", body = ErrorBody),
         (status = 503, description = "The log volume cannot be read", body = ErrorBody)
     ))]
 async fn list_records(
@@ -252,9 +256,30 @@ async fn list_records(
         .get("since")
         .map(|text| platform::query::since(text))
         .transpose()?;
+    let before = params
+        .get("before")
+        .map(|text| {
+            platform::query::parse_rfc3339(text).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_before",
+                    "before must be an RFC 3339 date-time such as 2026-01-02T03:04:05Z",
+                )
+            })
+        })
+        .transpose()?;
+    let instance = params.get("instance").cloned();
+    if instance
+        .as_deref()
+        .is_some_and(|name| !is_instance_name(name))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_instance",
+            "instance must be 1 to 128 ASCII letters, digits, '.', '_' and '-', not starting with '.'",
+        ));
+    }
     let records = state
         .store
-        .recent(limit as usize, since)
+        .recent(limit as usize, Window { since, before }, instance)
         .await
         .map_err(|err| {
             tracing::warn!(error = %err, "reading records failed");

@@ -40,6 +40,21 @@ pub struct Config {
     /// a KiB/MiB/GiB suffix). The default fits a 1 GiB volume.
     #[arg(long, env = "LOG_RETENTION_BYTES", default_value = "768MiB", value_parser = parse_bytes)]
     pub log_retention_bytes: u64,
+
+    /// On a shared volume: the folder of an instance that is gone (no live process holds it) is
+    /// deleted once its newest record is older than this. The imported `legacy` folder is kept.
+    #[arg(long, env = "LOG_ORPHAN_RETENTION", default_value = "7d", value_parser = platform::config::parse_duration)]
+    pub log_orphan_retention: std::time::Duration,
+
+    /// On a shared volume: while everything under LOG_DIR exceeds this (bytes, or with a
+    /// KiB/MiB/GiB suffix), the oldest segments of gone instances are deleted first. Default: no
+    /// shared budget (each instance keeps to LOG_RETENTION_BYTES).
+    #[arg(long, env = "LOG_SHARED_RETENTION_BYTES", value_parser = parse_bytes)]
+    pub log_shared_retention_bytes: Option<u64>,
+
+    /// How often orphan retention runs (one live instance at a time).
+    #[arg(long, env = "LOG_ORPHAN_SWEEP_INTERVAL", default_value = "1m", value_parser = platform::config::parse_duration)]
+    pub log_orphan_sweep_interval: std::time::Duration,
 }
 
 impl Config {
@@ -87,6 +102,12 @@ impl Config {
                 ),
             ));
         }
+        if self.log_orphan_sweep_interval.is_zero() {
+            return Err(ConfigError::new(
+                "LOG_ORPHAN_SWEEP_INTERVAL",
+                "must be longer than 0",
+            ));
+        }
         if self.log_dir.as_os_str().is_empty() {
             return Err(ConfigError::new("LOG_DIR", "must not be empty"));
         }
@@ -107,19 +128,19 @@ impl Validate for Config {
     }
 }
 
-/// A folder name: 1 to 128 characters of ASCII letters, digits, `.`, `_`, `-`, not starting
-/// with a dot (so never `.` or `..`, and never the store's hidden files).
+/// A folder name ([`crate::store::is_instance_name`]), with the rule stated when it is not.
 fn validate_instance(name: &str) -> Result<(), String> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if name.is_empty() || name.len() > 128 {
-        return Err(format!("{name:?} must be 1 to 128 characters"));
-    }
-    if name.starts_with('.') || !name.chars().all(allowed) {
+    if name == crate::import::LEGACY_INSTANCE {
         return Err(format!(
-            "{name:?} may hold only ASCII letters, digits, '.', '_' and '-', and must not start with '.'"
+            "{name:?} is the folder of imported legacy records (data-api import-legacy)"
         ));
     }
-    Ok(())
+    if crate::store::is_instance_name(name) {
+        return Ok(());
+    }
+    Err(format!(
+        "{name:?} must be 1 to 128 ASCII letters, digits, '.', '_' and '-', not starting with '.'"
+    ))
 }
 
 fn hostname() -> Option<String> {
@@ -216,6 +237,9 @@ mod tests {
         }
         let mut config = Config::local("/tmp/x".into());
         config.instance_id = Some("../escape".into());
+        assert_eq!(config.instance().unwrap_err().variable, "INSTANCE_ID");
+        // The imported history's folder is no live instance's.
+        config.instance_id = Some("legacy".into());
         assert_eq!(config.instance().unwrap_err().variable, "INSTANCE_ID");
         config.instance_id = None;
         assert!(

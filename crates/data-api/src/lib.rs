@@ -7,6 +7,7 @@
 
 mod api;
 mod config;
+pub mod import;
 pub mod store;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -59,6 +60,14 @@ pub async fn service_with_io(config: Config, io: Arc<dyn StoreIo>) -> Result<Ser
         ),
         None => tracing::info!(dir = %store.dir().display(), "log store open"),
     }
+    store.start_orphan_retention(
+        store::OrphanPolicy {
+            max_age: config.log_orphan_retention,
+            shared_budget: config.log_shared_retention_bytes,
+            interval: config.log_orphan_sweep_interval,
+        },
+        &[import::LEGACY_INSTANCE],
+    );
     let health = store.health();
     service.readiness().add_check("log_store", move || {
         health.check().map_err(|e| e.to_string())

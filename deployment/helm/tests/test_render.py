@@ -403,6 +403,70 @@ def test_data_api_existing_claim_and_no_persistence() -> None:
     assert "persistence is disabled" in notes
 
 
+# --- data-api shared mode -----------------------------------------------------------------------
+
+SHARED = {"data-api": {"replicaCount": 3, "persistence": {"shared": {"enabled": True}}}}
+
+
+def test_data_api_shared_mode_runs_every_replica_on_one_rwx_claim() -> None:
+    docs = objects("dev", extra=SHARED)
+    statefulset = one(docs, "StatefulSet", "abn-stack-data-api")["spec"]
+    assert "volumeClaimTemplates" not in statefulset and "persistentVolumeClaimRetentionPolicy" not in statefulset
+    assert statefulset["replicas"] == 3
+    assert statefulset["template"]["spec"]["volumes"] == [
+        {"name": "data", "persistentVolumeClaim": {"claimName": "abn-stack-data-api-shared"}}]
+    claim = one(docs, "PersistentVolumeClaim", "abn-stack-data-api-shared")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    # Every pod is still its own writer: the pod name is its folder.
+    container = statefulset["template"]["spec"]["containers"][0]
+    instance = next(e for e in container["env"] if e["name"] == "INSTANCE_ID")
+    assert instance["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert not by_kind(docs, "HorizontalPodAutoscaler")
+    assert all("legacy" not in j["metadata"]["name"] for j in by_kind(docs, "Job"))
+
+
+def test_data_api_shared_mode_on_an_existing_claim_makes_no_claim() -> None:
+    extra = {"data-api": {"persistence": {"shared": {"enabled": True, "existingClaim": "team-efs"}}}}
+    docs = objects("prod", extra=extra)
+    spec = one(docs, "StatefulSet", "abn-stack-data-api")["spec"]
+    assert spec["template"]["spec"]["volumes"] == [{"name": "data", "persistentVolumeClaim": {"claimName": "team-efs"}}]
+    assert "abn-stack-data-api-shared" not in {c["metadata"]["name"] for c in by_kind(docs, "PersistentVolumeClaim")}
+    pdb = one(docs, "PodDisruptionBudget", "abn-stack-data-api")
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+
+
+def test_data_api_autoscaling_follows_the_statefulset_in_shared_mode_only() -> None:
+    extra = {"data-api": {**SHARED["data-api"], "autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 5}}}
+    docs = objects("dev", extra=extra)
+    hpa = one(docs, "HorizontalPodAutoscaler", "abn-stack-data-api")
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "abn-stack-data-api"}
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 5)
+    with pytest.raises(helm.HelmRenderError, match="autoscaling needs persistence.shared.enabled"):
+        objects("dev", extra={"data-api": {"autoscaling": {"enabled": True}}})
+
+
+def test_data_api_legacy_import_job_reads_the_legacy_claim_into_the_shared_one(tmp_path) -> None:
+    extra = {"data-api": {**SHARED["data-api"], "legacyImport": {"enabled": True, "existingClaim": "flask-logs"}}}
+    docs = objects("dev", extra=extra)
+    job = one(docs, "Job", "abn-stack-data-api-legacy-import")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["args"] == ["import-legacy", "--from", "/var/data/legacy"]
+    assert container["image"] == one(docs, "StatefulSet", "abn-stack-data-api")["spec"]["template"]["spec"]["containers"][0]["image"]
+    mounts = {m["name"]: (m["mountPath"], m.get("readOnly", False)) for m in container["volumeMounts"]}
+    assert mounts == {"data": ("/var/data/logs", False), "legacy": ("/var/data/legacy", True)}
+    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]}
+    assert claims == {"data": "abn-stack-data-api-shared", "legacy": "flask-logs"}
+    assert pod["securityContext"]["runAsNonRoot"] and container["securityContext"]["readOnlyRootFilesystem"]
+    with pytest.raises(helm.HelmRenderError, match="legacyImport needs persistence.shared.enabled"):
+        objects("dev", extra={"data-api": {"legacyImport": {"enabled": True, "existingClaim": "x"}}})
+    error = render_error("dev", "data-api:\n  persistence:\n    shared:\n      enabled: true\n  legacyImport:\n    enabled: true\n", tmp_path)
+    assert "existingClaim" in error
+
+
 # --- network policy -----------------------------------------------------------------------------
 
 

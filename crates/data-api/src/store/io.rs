@@ -4,7 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +18,9 @@ pub trait StoreIo: Send + Sync + 'static {
     /// Opens for appending; `create_new` fails if the file exists, otherwise it is created when
     /// missing.
     fn open_append(&self, path: &Path, create_new: bool) -> io::Result<Box<dyn SegmentFile>>;
+    /// Opens (creating when missing) a small file whose `write_all` rewrites it in place from
+    /// offset 0: the commit marker.
+    fn open_in_place(&self, path: &Path) -> io::Result<Box<dyn SegmentFile>>;
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// Makes created and removed directory entries durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
@@ -76,7 +79,23 @@ impl StoreIo for RealIo {
         } else {
             options.create(true);
         }
-        Ok(Box::new(RealFile(options.open(path)?)))
+        Ok(Box::new(RealFile {
+            file: options.open(path)?,
+            in_place: false,
+        }))
+    }
+
+    fn open_in_place(&self, path: &Path) -> io::Result<Box<dyn SegmentFile>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        Ok(Box::new(RealFile {
+            file,
+            in_place: true,
+        }))
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
@@ -88,23 +107,32 @@ impl StoreIo for RealIo {
     }
 }
 
-struct RealFile(File);
+/// A real file: appended to, or (`in_place`, not opened for appending, where `pwrite` would
+/// append) rewritten from offset 0.
+struct RealFile {
+    file: File,
+    in_place: bool,
+}
 
 impl SegmentFile for RealFile {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.0.write_all(buf)
+        if self.in_place {
+            self.file.write_all_at(buf, 0)
+        } else {
+            self.file.write_all(buf)
+        }
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
-        self.0.sync_data()
+        self.file.sync_data()
     }
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
+        self.file.set_len(len)
     }
 
     fn is_linked(&self) -> io::Result<bool> {
-        Ok(self.0.metadata()?.nlink() > 0)
+        Ok(self.file.metadata()?.nlink() > 0)
     }
 }
 
@@ -175,6 +203,15 @@ impl StoreIo for FaultyIo {
     fn open_append(&self, path: &Path, create_new: bool) -> io::Result<Box<dyn SegmentFile>> {
         self.read_only()?;
         let inner = RealIo.open_append(path, create_new)?;
+        Ok(Box::new(FaultyFile {
+            inner,
+            fault: self.fault.clone(),
+        }))
+    }
+
+    fn open_in_place(&self, path: &Path) -> io::Result<Box<dyn SegmentFile>> {
+        self.read_only()?;
+        let inner = RealIo.open_in_place(path)?;
         Ok(Box::new(FaultyFile {
             inner,
             fault: self.fault.clone(),

@@ -25,27 +25,32 @@ pub enum LockError {
 
 impl InstanceLock {
     pub fn acquire(dir: &Path) -> Result<Self, LockError> {
-        let path = dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            // A read-only volume cannot create it, but an existing one can still be locked.
-            .or_else(|_| File::open(&path))
-            .map_err(LockError::Io)?;
-        // SAFETY: flock on a descriptor we own; no memory is shared with the call.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
-            return Ok(Self { _file: file });
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() == io::ErrorKind::WouldBlock {
-            Err(LockError::Held)
-        } else {
-            Err(LockError::Io(err))
-        }
+        try_flock(&dir.join(LOCK_FILE)).map(|file| Self { _file: file })
+    }
+}
+
+/// An exclusive, non-blocking `flock` on `path` (created when missing), held while the returned
+/// file is open; [`LockError::Held`] when another open file (any process) holds it.
+pub fn try_flock(path: &Path) -> Result<File, LockError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        // A read-only volume cannot create it, but an existing one can still be locked.
+        .or_else(|_| File::open(path))
+        .map_err(LockError::Io)?;
+    // SAFETY: flock on a descriptor we own; no memory is shared with the call.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(file);
+    }
+    let err = io::Error::last_os_error();
+    if err.kind() == io::ErrorKind::WouldBlock {
+        Err(LockError::Held)
+    } else {
+        Err(LockError::Io(err))
     }
 }
 

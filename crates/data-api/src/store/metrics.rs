@@ -71,7 +71,7 @@ impl StoreMetrics {
         );
         registry.register(
             "data_api_sync_duration_seconds",
-            "Time of one write plus fdatasync of a commit batch",
+            "Time of one write plus fdatasync of a commit batch, and of the commit marker after it",
             self.sync_duration.clone(),
         );
         registry.register(

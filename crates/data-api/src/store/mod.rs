@@ -8,7 +8,9 @@
 
 mod io;
 mod lock;
+mod marker;
 mod metrics;
+mod orphans;
 mod reader;
 mod record;
 mod segment;
@@ -22,6 +24,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use self::io::{Fault, FaultyIo, RealIo, SegmentFile, StoreIo};
 pub use self::metrics::StoreMetrics;
+pub use self::orphans::{sweep as sweep_orphans, OrphanPolicy, SweepReport};
+pub use self::reader::Window;
 pub use self::record::{format_ts, parse_ts, Level, Record, MAX_MESSAGE_CHARS};
 use self::segment::SegmentInfo;
 pub use self::segment::{parse_file_name as parse_segment_name, valid_prefix};
@@ -83,6 +87,13 @@ impl StoreError {
     }
 }
 
+/// A folder name an instance may have: 1 to 128 ASCII letters, digits, `.`, `_`, `-`, not
+/// starting with a dot (so never `.` or `..`, and never the store's hidden files).
+pub fn is_instance_name(name: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    (1..=128).contains(&name.len()) && !name.starts_with('.') && name.chars().all(allowed)
+}
+
 /// A durable record's identity, returned once it is on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
@@ -114,6 +125,8 @@ pub enum OpenError {
 
 /// State the writer shares with readers and `/readyz`.
 pub(crate) struct Shared {
+    /// The volume, whose other instance folders readers merge in.
+    pub log_dir: PathBuf,
     pub dir: PathBuf,
     pub instance: String,
     pub committed: RwLock<Vec<SegmentInfo>>,
@@ -161,6 +174,7 @@ impl LogStore {
             .retention_bytes
             .set(i64::try_from(config.retention_bytes).unwrap_or(i64::MAX));
         let shared = Arc::new(Shared {
+            log_dir: config.log_dir.clone(),
             dir: config.log_dir.join(&config.instance),
             instance: config.instance.clone(),
             committed: RwLock::new(Vec::new()),
@@ -192,6 +206,7 @@ impl LogStore {
             .send(Pending {
                 level,
                 message,
+                preset: None,
                 reply,
             })
             .await
@@ -199,18 +214,113 @@ impl LogStore {
         acked.await.map_err(|_| StoreError::stopped())?
     }
 
-    /// Up to `limit` acknowledged records, newest first, at or after `since`.
+    /// Up to `limit` acknowledged records, newest first, within `window`: of every instance
+    /// folder on the volume, or only of `instance`'s (no records when it has no folder).
     pub async fn recent(
         &self,
         limit: usize,
-        since: Option<SystemTime>,
+        window: Window,
+        instance: Option<String>,
     ) -> Result<Vec<Record>, StoreError> {
-        let segments = self.shared.committed.read().expect("segments lock").clone();
-        let dir = self.shared.dir.clone();
-        tokio::task::spawn_blocking(move || reader::recent(&dir, &segments, limit, since))
-            .await
-            .map_err(|_| StoreError::stopped())?
-            .map_err(|e| StoreError::from_io(&e, "reading records"))
+        // This process's own acknowledged view, taken before the other folders' markers are
+        // read, so nothing acknowledged before the request is missed.
+        let own = reader::Folder {
+            dir: self.shared.dir.clone(),
+            segments: self.shared.committed.read().expect("segments lock").clone(),
+        };
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let names = match instance {
+                Some(name) => vec![name],
+                None => reader::instance_dirs(&shared.log_dir, is_instance_name)?,
+            };
+            let mut folders = Vec::with_capacity(names.len());
+            for name in names {
+                if name == shared.instance {
+                    folders.push(own.clone());
+                } else {
+                    folders.push(reader::Folder::committed_by_marker(
+                        shared.log_dir.join(&name),
+                    )?);
+                }
+            }
+            reader::recent(folders, limit, window)
+        })
+        .await
+        .map_err(|_| StoreError::stopped())?
+        .map_err(|e| StoreError::from_io(&e, "reading records"))
+    }
+
+    /// Stores records made elsewhere (imported history), keeping their id and time, in the
+    /// order given, which must be time order; resolves once all are durable (group-committed),
+    /// or at the first refusal.
+    pub async fn append_imported(&self, records: Vec<Record>) -> Result<(), StoreError> {
+        let mut acks = Vec::with_capacity(records.len());
+        for record in records {
+            let time = record.time().ok_or_else(|| StoreError::Unavailable {
+                detail: format!("record {} has no valid time", record.id),
+            })?;
+            let (reply, acked) = oneshot::channel();
+            self.tx
+                .send(Pending {
+                    level: record.level,
+                    message: record.message,
+                    preset: Some((record.id, time)),
+                    reply,
+                })
+                .await
+                .map_err(|_| StoreError::stopped())?;
+            acks.push(acked);
+        }
+        for acked in acks {
+            acked.await.map_err(|_| StoreError::stopped())??;
+        }
+        Ok(())
+    }
+
+    /// Every record this process's folder holds (committed), oldest first: for the importer,
+    /// which must know what an earlier run stored. Reads whole segments; not for requests.
+    pub async fn all_records(&self) -> Result<Vec<Record>, StoreError> {
+        let folder = reader::Folder {
+            dir: self.shared.dir.clone(),
+            segments: self.shared.committed.read().expect("segments lock").clone(),
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut records = reader::recent(vec![folder], usize::MAX, Window::default())?;
+            records.reverse();
+            Ok::<_, std::io::Error>(records)
+        })
+        .await
+        .map_err(|_| StoreError::stopped())?
+        .map_err(|e| StoreError::from_io(&e, "reading records"))
+    }
+
+    /// Starts sweeping the folders of instances that are gone (see `orphans`), every
+    /// `policy.interval` while this store runs; `exempt` folders (the imported history) are kept.
+    pub fn start_orphan_retention(&self, policy: OrphanPolicy, exempt: &'static [&'static str]) {
+        let log_dir = self.shared.log_dir.clone();
+        let own = self.shared.instance.clone();
+        let mut stopped = self.stopped.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stopped.wait_for(|s| *s) => break,
+                    () = tokio::time::sleep(policy.interval) => {}
+                }
+                let (log_dir, own) = (log_dir.clone(), own.clone());
+                let swept = tokio::task::spawn_blocking(move || {
+                    orphans::sweep(&log_dir, &own, exempt, &policy, SystemTime::now())
+                })
+                .await;
+                match swept {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(err)) => {
+                        tracing::warn!(error = %err, "orphan retention failed; retrying next round")
+                    }
+                    Err(err) => tracing::error!(error = %err, "orphan retention panicked"),
+                }
+            }
+        });
     }
 
     pub fn health(&self) -> StoreHealth {

@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 
 use super::io::{SegmentFile, StoreIo};
 use super::lock::{InstanceLock, LockError};
+use super::marker::{CommitMark, MARKER_FILE};
 use super::record::{format_ts, Level, Record};
 use super::segment::{self, SegmentInfo};
 use super::{Ack, OpenError, OpenReport, Shared, StoreConfig, StoreError, TornTail};
@@ -28,6 +29,8 @@ const PROBE_BYTES: usize = 4096;
 pub(crate) struct Pending {
     pub level: Level,
     pub message: String,
+    /// Id and time given by the caller (imported history) instead of made here.
+    pub preset: Option<(String, SystemTime)>,
     pub reply: oneshot::Sender<Result<Ack, StoreError>>,
 }
 
@@ -51,6 +54,8 @@ pub(crate) struct Writer {
     /// Segments on disk, oldest first; the last is the active one. Lengths are committed bytes.
     segments: Vec<SegmentInfo>,
     active: Option<Box<dyn SegmentFile>>,
+    /// The commit marker other processes read up to (see `marker`).
+    marker: Option<Box<dyn SegmentFile>>,
     _lock: Option<InstanceLock>,
     /// Timestamps never go backwards within an instance, so readers can stop at `since`.
     last_time: SystemTime,
@@ -87,6 +92,7 @@ impl Writer {
             retention_bytes: config.retention_bytes,
             segments: Vec::new(),
             active: None,
+            marker: None,
             _lock: None,
             last_time: SystemTime::UNIX_EPOCH,
             broken: None,
@@ -203,10 +209,17 @@ impl Writer {
     }
 
     fn encode(&mut self, pending: Pending) -> Encoded {
-        let time = SystemTime::now().max(self.last_time);
-        self.last_time = time;
+        let (id, time) = match pending.preset {
+            // The importer hands over its records in time order, none older than the folder's.
+            Some((id, time)) => (id, time),
+            None => (
+                uuid::Uuid::now_v7().to_string(),
+                SystemTime::now().max(self.last_time),
+            ),
+        };
+        self.last_time = self.last_time.max(time);
         let record = Record {
-            id: uuid::Uuid::now_v7().to_string(),
+            id,
             ts: format_ts(time),
             level: pending.level,
             message: pending.message,
@@ -227,12 +240,14 @@ impl Writer {
         replies: impl Iterator<Item = oneshot::Sender<Result<Ack, StoreError>>>,
         err: &StoreError,
     ) {
-        let mut count = 0;
+        // Counted before anyone is answered: a client that saw its refusal sees it on /metrics.
+        let replies: Vec<_> = replies.collect();
+        self.shared
+            .metrics
+            .write_errors(err.kind(), replies.len() as u64);
         for reply in replies {
             let _ = reply.send(Err(err.clone()));
-            count += 1;
         }
-        self.shared.metrics.write_errors(err.kind(), count);
     }
 
     /// Writes `buf` at the end of the active segment and syncs it. On failure the segment is cut
@@ -248,6 +263,11 @@ impl Writer {
             .active
             .as_mut()
             .expect("a writable store has an active segment");
+        let new_mark = CommitMark {
+            seq: committed.seq,
+            len: committed.len + buf.len() as u64,
+        };
+        // The marker moves only once the data is durable: readers elsewhere never get ahead.
         let result = file
             .write_all(buf)
             .and_then(|()| file.sync_data())
@@ -257,13 +277,19 @@ impl Writer {
                     io::ErrorKind::NotFound,
                     "the segment file was removed from its folder",
                 )),
-            });
+            })
+            .and_then(|()| write_marker(self.marker.as_mut(), new_mark));
         if let Err(err) = result {
             let error = StoreError::from_io(&err, &format!("writing {}", path.display()));
+            let old_mark = CommitMark {
+                seq: committed.seq,
+                len: committed.len,
+            };
             let rolled_back = matches!(file.is_linked(), Ok(true))
                 && file
                     .set_len(committed.len)
                     .and_then(|()| file.sync_data())
+                    .and_then(|()| write_marker(self.marker.as_mut(), old_mark))
                     .is_ok();
             if !rolled_back {
                 self.rollback_to = Some(committed);
@@ -362,6 +388,7 @@ impl Writer {
     /// (Re)opens the instance folder: lock, find segments, cut a torn tail, open the last one.
     fn reopen(&mut self, create_log_dir: bool) -> Result<Option<TornTail>, ReopenError> {
         self.active = None;
+        self.marker = None;
         self._lock = None;
         let dir = self.dir().to_path_buf();
         let io = self.io.clone();
@@ -447,6 +474,24 @@ impl Writer {
         self.rollback_to = None;
         self.segments = segments;
         self.publish();
+        let last = *self
+            .segments
+            .last()
+            .expect("a segment was opened or created");
+        let marker_path = dir.join(MARKER_FILE);
+        let mut marker = io
+            .open_in_place(&marker_path)
+            .and_then(|m| io.sync_dir(&dir).map(|()| m))
+            .map_err(|e| StoreError::from_io(&e, &ctx("opening", &marker_path)))?;
+        write_marker(
+            Some(&mut marker),
+            CommitMark {
+                seq: last.seq,
+                len: last.len,
+            },
+        )
+        .map_err(|e| StoreError::from_io(&e, &ctx("writing", &marker_path)))?;
+        self.marker = Some(marker);
         if self.active_len() >= self.segment_bytes {
             self.rotate()?;
         }
@@ -497,4 +542,12 @@ impl Writer {
         self.shared.metrics.store_bytes.set(total as i64);
         *self.shared.committed.write().expect("segments lock") = self.segments.clone();
     }
+}
+
+/// Rewrites the commit marker and makes it durable.
+fn write_marker(marker: Option<&mut Box<dyn SegmentFile>>, mark: CommitMark) -> io::Result<()> {
+    let marker = marker
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the commit marker is not open"))?;
+    marker.write_all(&mark.encode())?;
+    marker.sync_data()
 }

@@ -198,6 +198,10 @@ fn bad_settings_exit_2_with_one_line_naming_the_variable() {
         ("LOG_RETENTION_BYTES", "64KiB"),
         ("SIMULATED_LATENCY_MS", "-1"),
         ("INSTANCE_ID", "../escape"),
+        ("INSTANCE_ID", "legacy"),
+        ("LOG_ORPHAN_RETENTION", "soon"),
+        ("LOG_ORPHAN_SWEEP_INTERVAL", "0s"),
+        ("LOG_SHARED_RETENTION_BYTES", "lots"),
     ] {
         let output = command(root.path(), "cfg")
             .env(variable, value)

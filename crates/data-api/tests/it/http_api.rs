@@ -64,13 +64,13 @@ async fn records_are_read_back_newest_first_and_filtered_by_time() {
 #[tokio::test]
 async fn legacy_root_writes_a_record_and_answers_log_line() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(test_config(dir.path(), "legacy")).await;
+    let server = TestServer::start(test_config(dir.path(), "legacy-root")).await;
     let response = server.client.get(server.url("/")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let body = response.text().await.unwrap();
     let message = body.strip_prefix("Log: ").expect("legacy format");
     assert!(LEGACY_MESSAGES.contains(&message), "{body}");
-    let on_disk = segment_records(&dir.path().join("legacy"));
+    let on_disk = segment_records(&dir.path().join("legacy-root"));
     assert_eq!(on_disk.len(), 1);
     assert_eq!(on_disk[0].message, message);
     server.stop().await;

@@ -7,4 +7,7 @@ mod crash;
 mod faults;
 mod fuzz_parsers;
 mod http_api;
+mod import_legacy;
+mod orphans;
+mod shared_volume;
 mod store;

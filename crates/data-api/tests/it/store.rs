@@ -66,7 +66,7 @@ async fn segments_rotate_by_size_and_retention_keeps_the_newest() {
     assert!(kept.len() > 30, "{} records kept", kept.len());
     assert_eq!(kept, acked[acked.len() - kept.len()..]);
     // GET /logs reads across segments.
-    let recent = store.recent(1000, None).await.unwrap();
+    let recent = store.recent(1000, Default::default(), None).await.unwrap();
     let recent_ids: Vec<String> = recent.into_iter().rev().map(|r| r.id).collect();
     assert_eq!(recent_ids, kept);
     assert_eq!(

@@ -148,9 +148,13 @@ terminationGracePeriodSeconds: {{ include "data-api.terminationGracePeriodSecond
 
 {{/* The pod's own volumes: the records volume unless it comes from volumeClaimTemplates. */}}
 {{- define "data-api.volumes" -}}
-{{- if not (and .Values.persistence.enabled (not .Values.persistence.existingClaim)) }}
+{{- if ne (include "data-api.claimMode" .) "per-pod" }}
 - name: data
-  {{- if .Values.persistence.enabled }}
+  {{- if .Values.persistence.shared.enabled }}
+  # Shared mode: every replica on this one ReadWriteMany claim.
+  persistentVolumeClaim:
+    claimName: {{ include "data-api.sharedClaimName" . }}
+  {{- else if .Values.persistence.enabled }}
   persistentVolumeClaim:
     claimName: {{ .Values.persistence.existingClaim }}
   {{- else }}

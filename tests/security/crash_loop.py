@@ -17,58 +17,29 @@ they are counted, not judged. Standard library only. Exit 0 when all three count
 import argparse
 import http.client
 import json
-import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from service_process import ServiceProcess  # noqa: E402
 
 INSTANCE = "crash-loop"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(port, proc, bound=30.0):
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"data-api exited with {proc.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"data-api not ready within {bound} s")
-
-
-def start(binary, log_dir, log_file):
-    port = free_port()
-    env = dict(
-        os.environ,
-        LISTEN_ADDR=f"127.0.0.1:{port}",
+def start(binary, log_dir, log_path):
+    """data-api on 127.0.0.1:0, ready. A just-killed writer's lock is released by the kernel; the
+    new process may need a moment, which the bounded readiness wait covers."""
+    return ServiceProcess([binary], log_path=log_path, env=dict(
         LOG_DIR=str(log_dir),
         INSTANCE_ID=INSTANCE,
         SIMULATED_LATENCY_MS="0",
-        LOG_FORMAT="json",
         # Small segments, so kills also land around rotations.
         LOG_SEGMENT_BYTES="256KiB",
         LOG_RETENTION_BYTES="1GiB",
-    )
-    proc = subprocess.Popen([binary], env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    # A just-killed writer's lock is released by the kernel; the new process may need a moment.
-    wait_ready(port, proc)
-    return proc, port
+    )).start()
 
 
 class Client(threading.Thread):
@@ -137,28 +108,25 @@ def main():
     log_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     acked, unknown = {}, set()
-    with open(work / "data-api.log", "ab") as log_file:
-        for round_no in range(args.rounds):
-            proc, port = start(args.bin, log_dir, log_file)
-            stop = threading.Event()
-            clients = [Client(port, round_no, c, stop) for c in range(args.clients)]
-            for c in clients:
-                c.start()
-            time.sleep(rng.uniform(0.2, 1.2))
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            stop.set()
-            for c in clients:
-                c.join(timeout=15)
-                if c.is_alive():
-                    print(f"round {round_no}: a client did not finish", file=sys.stderr)
-                    return 1
-                acked.update(c.acked)
-                unknown.update(c.unknown)
-        # Recovery: the last start cuts a torn tail; what remains is what is judged.
-        proc, _ = start(args.bin, log_dir, log_file)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+    log_path = work / "data-api.log"
+    for round_no in range(args.rounds):
+        service = start(args.bin, log_dir, log_path)
+        stop = threading.Event()
+        clients = [Client(service.port, round_no, c, stop) for c in range(args.clients)]
+        for c in clients:
+            c.start()
+        time.sleep(rng.uniform(0.2, 1.2))
+        service.kill()
+        stop.set()
+        for c in clients:
+            c.join(timeout=15)
+            if c.is_alive():
+                print(f"round {round_no}: a client did not finish", file=sys.stderr)
+                return 1
+            acked.update(c.acked)
+            unknown.update(c.unknown)
+    # Recovery: the last start cuts a torn tail; what remains is what is judged.
+    start(args.bin, log_dir, log_path).stop()
 
     records, corrupt = read_segments(log_dir)
     seen = {}  # message -> ids on disk

@@ -14,17 +14,13 @@ import os
 import resource
 import selectors
 import socket
-import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from service_process import ServiceProcess  # noqa: E402
 
 
 def proc_status(pid):
@@ -57,22 +53,15 @@ def main():
             print(f"needs {need} file descriptors, the hard limit is {hard}", file=sys.stderr)
             return 1
 
-    port = free_port()
-    env = dict(os.environ, LISTEN_ADDR=f"127.0.0.1:{port}", PROVIDER_KEY="idle-check-key",
-               HEADER_READ_TIMEOUT=f"{args.header_read_timeout}s", LOG_FORMAT="json")
-    server = subprocess.Popen([str(Path(args.bin_dir) / "log-provider")], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              preexec_fn=lambda: resource.setrlimit(
-                                  resource.RLIMIT_NOFILE, (min(need, hard), hard)))
+    server = ServiceProcess(
+        [Path(args.bin_dir) / "log-provider"],
+        env=dict(PROVIDER_KEY="idle-check-key", HEADER_READ_TIMEOUT=f"{args.header_read_timeout}s"),
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard)),
+    ).start()
+    port = server.port
     failures = []
     idle = []
     try:
-        for _ in range(300):
-            try:
-                if get(port, "/readyz", 2) == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
         rss_before, fds_before = proc_status(server.pid)
 
         started = time.monotonic()
@@ -125,13 +114,12 @@ def main():
               f"closed by the server after {closed_after:.1f} s")
         if growth > args.max_rss_growth_mib * 2**20:
             failures.append(f"resident memory grew by {growth / 2**20:.0f} MiB")
-        if server.poll() is not None:
-            failures.append(f"the server exited with {server.returncode}")
+        if server.proc.poll() is not None:
+            failures.append(f"the server exited with {server.proc.returncode}")
     finally:
         for s in idle:
             s.close()
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
     for failure in failures:
         print(f"FAILED: {failure}", file=sys.stderr)
     return 1 if failures else 0

@@ -18,16 +18,17 @@ import argparse
 import http.server
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.parse
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from service_process import ServiceProcess, eventually, free_port  # noqa: E402
 
 TARGETS = ("backend", "data", "provider")
 STOPPED = "provider"
@@ -41,12 +42,6 @@ TYPES = {
 
 def log(message):
     print(f"status-page: {message}", flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Healthy(http.server.BaseHTTPRequestHandler):
@@ -70,20 +65,6 @@ def start_target():
 def get(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.status, r.read().decode()
-
-
-def until(what, check, bound=30.0, every=0.1):
-    """Polls check() until it returns something truthy, at most `bound` seconds."""
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-        except OSError:
-            value = None
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"not within {bound} s: {what}")
 
 
 def show_percent(p):
@@ -189,6 +170,7 @@ def check_page(chromium, base, out_dir):
 
 
 def check_prometheus(prometheus, hc_addr, work):
+    # Prometheus cannot report the port it bound: the one port picked here (service_process.py).
     port = free_port()
     config = work / "prometheus.yml"
     config.write_text(
@@ -206,12 +188,12 @@ def check_prometheus(prometheus, hc_addr, work):
         def query(q):
             return json.loads(get(f"{api}/query?" + urllib.parse.urlencode({"query": q}))[1])["data"]["result"]
 
-        up = until("Prometheus has healthcheck_target_up for every target",
+        up = eventually("Prometheus has healthcheck_target_up for every target",
                    lambda: (r := query("healthcheck_target_up")) and len(r) == len(TARGETS) and r)
         values = {r["metric"]["target"]: r["value"][1] for r in up}
         assert values[STOPPED] == "0" and all(values[t] == "1" for t in TARGETS if t != STOPPED), values
         for family, kind in TYPES.items():
-            meta = until(f"metadata of {family}",
+            meta = eventually(f"metadata of {family}",
                          lambda: json.loads(get(f"{api}/metadata?metric={family}")[1])["data"].get(family))
             assert meta[0]["type"] == kind, f"{family}: {meta}"
         buckets = query("sum by (target) (healthcheck_probe_duration_seconds_bucket{le=\"+Inf\"})")
@@ -236,40 +218,36 @@ def main():
     servers = {name: start_target() for name in TARGETS}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        hc_port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHCHECK_")}
         env.update(
-            LISTEN_ADDR=f"127.0.0.1:{hc_port}",
-            LOG_FORMAT="json",
             HEALTHCHECK_INTERVAL="1s",
             HEALTHCHECK_OUTPUT=str(work / "health_check.log"),
             HEALTHCHECK_TARGETS=",".join(
                 f"{n}=http://127.0.0.1:{s.server_address[1]}/healthz" for n, s in servers.items()),
         )
-        hc = subprocess.Popen([args.health_check, "serve"], env=env,
-                              stdout=open(work / "serve.out", "w"), stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{hc_port}"
+        hc = ServiceProcess([args.health_check, "serve"], env=env, inherit_env=False,
+                            log_path=work / "serve.out").start()
+        base = hc.url()
         try:
             def probed(least):
                 status = json.loads(get(f"{base}/api/v1/status")[1])
                 return len(status["targets"]) == len(TARGETS) and all(
                     t["probes"] >= least for t in status["targets"])
 
-            until("every target probed twice", lambda: probed(2))
+            eventually("every target probed twice", lambda: probed(2))
             servers[STOPPED].shutdown()
             servers[STOPPED].server_close()
             log(f"stopped {STOPPED}")
-            until(f"{STOPPED} shown down", lambda: any(
+            eventually(f"{STOPPED} shown down", lambda: any(
                 t["target"] == STOPPED and not t["up"]
                 for t in json.loads(get(f"{base}/api/v1/status")[1])["targets"]))
             check_page(args.chromium, base, out_dir)
-            check_prometheus(args.prometheus, f"127.0.0.1:{hc_port}", work)
+            check_prometheus(args.prometheus, hc.addr, work)
         except Exception:
             print((work / "serve.out").read_text()[-4000:], file=sys.stderr)
             raise
         finally:
-            hc.terminate()
-            hc.wait(timeout=30)
+            hc.stop()
     log("ok")
 
 

@@ -8,6 +8,11 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use test_support::{eventually, eventually_true};
+
+/// The bound of each wait for something the running stack does by itself.
+const WAIT: Duration = Duration::from_secs(30);
+
 fn url_after(banner: &str, name: &str) -> String {
     banner
         .lines()
@@ -101,50 +106,67 @@ async fn the_whole_stack_runs_in_one_process_and_stops_on_ctrl_c() {
         .await
         .unwrap();
     assert!(legacy.starts_with("Log: "), "{legacy}");
+    // The legacy route wrote one record: it is the newest one listed, and it is on disk, in a
+    // segment file of the runner's data-api instance under the var folder.
+    let message = legacy.strip_prefix("Log: ").unwrap();
     let records: serde_json::Value = reqwest::get(format!("{data}/logs?limit=5"))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert!(!records.to_string().is_empty());
-    let segments = std::fs::read_dir(var.path().join("logs")).unwrap().count();
-    assert!(segments >= 1, "records live under the var folder");
+    assert_eq!(records["records"][0]["message"], message, "{records}");
+    assert!(data_api::LEGACY_MESSAGES.contains(&message), "{message}");
+    let id = records["records"][0]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let segments: Vec<_> = std::fs::read_dir(var.path().join("logs"))
+        .unwrap()
+        .flat_map(|instance| std::fs::read_dir(instance.unwrap().path()).unwrap())
+        .map(|entry| entry.unwrap())
+        .filter(|entry| {
+            data_api::store::parse_segment_name(&entry.file_name().to_string_lossy()).is_some()
+        })
+        .collect();
+    assert!(
+        !segments.is_empty(),
+        "records live in segment files under the var folder"
+    );
+    let on_disk: String = segments
+        .iter()
+        .map(|segment| std::fs::read_to_string(segment.path()).unwrap())
+        .collect();
+    assert!(on_disk.contains(&id), "record {id} is in a segment file");
 
     let history = var.path().join("health").join("health_check.log");
-    let healthy_probes = loop {
-        let text = std::fs::read_to_string(&history).unwrap_or_default();
-        let ok = text.lines().filter(|l| l.contains("\"ok\":true")).count();
-        if ok >= 3 {
-            break ok;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(healthy_probes >= 3);
+    eventually_true(
+        "the health loop recorded 3 healthy probes",
+        WAIT,
+        || async {
+            let text = std::fs::read_to_string(&history).unwrap_or_default();
+            text.lines().filter(|l| l.contains("\"ok\":true")).count() >= 3
+        },
+    )
+    .await;
 
-    // The status page the banner names shows every service up (bounded: 200 polls of 50 ms).
-    let mut up = Vec::new();
-    for _ in 0..200 {
+    // The status page the banner names shows every service up.
+    let up = eventually("the status page shows every service up", WAIT, || async {
         let status: serde_json::Value = reqwest::get(format!("{status_page}api/v1/status"))
             .await
-            .unwrap()
+            .ok()?
             .json()
             .await
-            .unwrap_or_default();
-        up = status["targets"]
-            .as_array()
-            .map(|t| {
-                t.iter()
-                    .filter(|t| t["up"] == true)
-                    .map(|t| t["target"].as_str().unwrap().to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if up.len() == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .ok()?;
+        let up: Vec<String> = status["targets"]
+            .as_array()?
+            .iter()
+            .filter(|t| t["up"] == true)
+            .map(|t| t["target"].as_str().unwrap().to_string())
+            .collect();
+        (up.len() == 3).then_some(up)
+    })
+    .await;
     assert_eq!(up, ["backend-api", "data-api", "log-provider"], "{banner}");
     let page = reqwest::get(&status_page).await.unwrap();
     assert_eq!(page.status(), 200);
@@ -152,8 +174,9 @@ async fn the_whole_stack_runs_in_one_process_and_stops_on_ctrl_c() {
 
     // SAFETY: kill(2) on our own child with a valid signal.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = tokio::task::spawn_blocking(move || child.wait())
+    let status = tokio::time::timeout(WAIT, tokio::task::spawn_blocking(move || child.wait()))
         .await
+        .expect("the runner exits after Ctrl-C")
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0), "{}", output.lock().unwrap());

@@ -1,0 +1,318 @@
+//! The real binary: configuration errors, secret hygiene over logs and responses, and graceful
+//! shutdown under SIGTERM.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::*;
+use test_support::{eventually, wait_for_in_flight, ServiceProcess, READY_WAIT};
+
+const BIN: &str = env!("CARGO_BIN_EXE_backend-api");
+
+fn run_to_exit(envs: &[(&str, &str)]) -> (i32, String) {
+    let output = Command::new(BIN)
+        .env_clear()
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stderr).to_string()
+        + &String::from_utf8_lossy(&output.stdout);
+    (output.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn bad_configuration_stops_with_exit_2_and_one_line() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("LISTEN_ADDR", "localhost:five")], "LISTEN_ADDR"),
+        (
+            &[("EXTERNAL_LOGS_URL", "http://127.0.0.1:9/v1/logs")],
+            "EXTERNAL_INTEGRATION_KEY",
+        ),
+        (
+            &[("SIMULATED_LATENCY_MS", "half a second")],
+            "SIMULATED_LATENCY_MS",
+        ),
+        (
+            &[
+                ("EXTERNAL_LOGS_URL", "ftp://x/"),
+                ("EXTERNAL_INTEGRATION_KEY", KEY),
+            ],
+            "EXTERNAL_LOGS_URL",
+        ),
+        (
+            &[
+                ("EXTERNAL_LOGS_URL", "http://x/"),
+                ("EXTERNAL_INTEGRATION_KEY", "bad key with spaces"),
+            ],
+            "EXTERNAL_INTEGRATION_KEY",
+        ),
+    ];
+    for (envs, variable) in cases {
+        let (code, output) = run_to_exit(envs);
+        assert_eq!(code, 2, "{envs:?}: {output}");
+        assert_eq!(output.trim().lines().count(), 1, "one line: {output}");
+        assert!(output.contains(variable), "names {variable}: {output}");
+        assert!(
+            !output.contains(KEY) && !output.contains("bad key"),
+            "no secret: {output}"
+        );
+    }
+}
+
+/// A child backend-api with debug logs captured.
+fn spawn_backend(envs: &[(&str, &str)]) -> ServiceProcess {
+    let mut command = Command::new(BIN);
+    command
+        .env_clear()
+        .env("RUST_LOG", "debug")
+        .envs(envs.iter().copied());
+    ServiceProcess::start(command)
+}
+
+/// Drives every path, error paths included, against providers that accept the key, reject it,
+/// are down and are slow, and searches every response and log line for the key.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_key_never_appears_in_logs_responses_or_metrics() {
+    let (good, _g) = start_provider(KEY, Duration::ZERO).await;
+    let (other, _o) = start_provider("a-different-provider-key", Duration::ZERO).await;
+    let (slow, _s) = start_provider(KEY, Duration::from_secs(20)).await;
+    let down = closed_port_url().await;
+    let mut seen = String::new();
+    for provider in [good, other, slow, down] {
+        let mut backend = spawn_backend(&[
+            ("EXTERNAL_LOGS_URL", provider.as_str()),
+            ("EXTERNAL_INTEGRATION_KEY", KEY),
+            ("EXTERNAL_LOGS_TIMEOUT", "300ms"),
+            ("EXTERNAL_LOGS_CONNECT_TIMEOUT", "100ms"),
+            ("SIMULATED_LATENCY_MS", "0"),
+        ]);
+        for path in [
+            "/download_external_logs?limit=5",
+            "/api_1",
+            "/readyz",
+            "/version",
+            "/openapi.json",
+            "/nope",
+            "/metrics",
+        ] {
+            let response = reqwest::get(backend.url(path)).await.unwrap();
+            seen.push_str(&format!("{:?}", response.headers()));
+            seen.push_str(&response.text().await.unwrap());
+        }
+        backend.signal(libc::SIGTERM);
+        assert!(backend.wait().success());
+        seen.push_str(&backend.output());
+    }
+    // The legacy variable name goes through the same path.
+    let mut legacy = spawn_backend(&[
+        ("EXTERNAL_LOGS_URL", "http://127.0.0.1:9/v1/logs"),
+        ("EXTERNAL_INTGERATION_KEY", KEY),
+    ]);
+    legacy.signal(libc::SIGTERM);
+    assert!(legacy.wait().success());
+    let legacy_output = legacy.output();
+    assert!(
+        legacy_output.contains("EXTERNAL_INTGERATION_KEY is deprecated"),
+        "{legacy_output}"
+    );
+    seen.push_str(&legacy_output);
+
+    for code in [
+        "provider_rejected_key",
+        "provider_unavailable",
+        "provider_timeout",
+        "completed: ",
+    ] {
+        assert!(seen.contains(code), "the run exercised {code}");
+    }
+    assert!(!seen.contains(KEY), "the key leaked");
+}
+
+/// SIGTERM with 100 `/api_1` requests in flight: /readyz turns 503 during the drain, every
+/// request still answers 200, and the process exits 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_in_flight_requests_and_exits_0() {
+    const IN_FLIGHT: usize = 100;
+    let mut backend = spawn_backend(&[("SIMULATED_LATENCY_MS", "3000"), ("DRAIN_PERIOD", "4s")]);
+    let client = reqwest::Client::new();
+    let requests: Vec<_> = (0..IN_FLIGHT)
+        .map(|_| tokio::spawn(client.get(backend.url("/api_1")).send()))
+        .collect();
+    wait_for_in_flight(&client, &backend.url(""), IN_FLIGHT).await;
+    backend.signal(libc::SIGTERM);
+    let ready = eventually(
+        "/readyz answers 503 during the drain",
+        READY_WAIT,
+        || async {
+            let response = client.get(backend.url("/readyz")).send().await.ok()?;
+            if response.status() != 503 {
+                return None;
+            }
+            response.json::<serde_json::Value>().await.ok()
+        },
+    )
+    .await;
+    assert_eq!(ready["checks"]["draining"], "shutting down");
+    for request in requests {
+        let response = request.await.unwrap().unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.text().await.unwrap().starts_with("completed: "));
+    }
+    let status = tokio::task::spawn_blocking(move || backend.wait())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+/// A second SIGTERM (after a pause, so it is not a duplicate delivery of the first) cuts the
+/// graceful stop short: the process exits at once with 130 while a request is still running.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_signal_exits_at_once() {
+    let mut backend = spawn_backend(&[
+        ("SIMULATED_LATENCY_MS", "600000"),
+        ("SHUTDOWN_TIMEOUT", "600s"),
+    ]);
+    let client = reqwest::Client::new();
+    let _stuck = tokio::spawn(client.get(backend.url("/api_1")).send());
+    wait_for_in_flight(&client, &backend.url(""), 1).await;
+    backend.signal(libc::SIGTERM);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    backend.signal(libc::SIGTERM);
+    let status = tokio::task::spawn_blocking(move || backend.wait())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(130));
+}
+
+#[test]
+fn check_config_verdicts_without_binding() {
+    let bin = BIN;
+    // The address is taken: a start would fail, the check must not even try to bind.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, out) = test_support::check_config(bin, &[], &[("LISTEN_ADDR", &addr)]);
+    assert_eq!((code, out.trim()), (0, "configuration ok"));
+
+    let integration = [
+        ("EXTERNAL_LOGS_URL", "http://127.0.0.1:9/v1/logs"),
+        ("EXTERNAL_INTEGRATION_KEY", KEY),
+    ];
+    let (code, out) = test_support::check_config(bin, &[], &integration);
+    assert_eq!((code, out.trim()), (0, "configuration ok"));
+
+    // The pair the charts once rendered: a start exits 2 on it, so the check must too.
+    let (code, out) = test_support::check_config(
+        bin,
+        &[],
+        &[("REQUEST_TIMEOUT", "30s"), ("EXTERNAL_LOGS_TIMEOUT", "30s")],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(out.trim().lines().count(), 1, "one line: {out}");
+    assert!(out.contains("EXTERNAL_LOGS_TIMEOUT"), "{out}");
+
+    let (code, out) = test_support::check_config(bin, &[], &integration[..1]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("EXTERNAL_INTEGRATION_KEY"), "{out}");
+    assert!(!out.contains(KEY), "no secret: {out}");
+}
+
+/// The real binary's `/metrics`: OpenMetrics for Prometheus' own Accept header (and for none),
+/// the classic text format, with metadata naming the counter samples, for a client that asks
+/// only for `text/plain`.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_content_type_follows_the_scrapers_accept() {
+    let backend = spawn_backend(&[("SIMULATED_LATENCY_MS", "0")]);
+    let client = reqwest::Client::new();
+    client.get(backend.url("/api_1")).send().await.unwrap();
+    let scrape = |accept: Option<&'static str>| {
+        let mut request = client.get(backend.url("/metrics"));
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let content_type = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            (content_type, response.text().await.unwrap())
+        }
+    };
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    for accept in [Some(prometheus), None] {
+        let (content_type, page) = scrape(accept).await;
+        assert_eq!(
+            content_type,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        );
+        assert!(page.contains("# TYPE http_requests counter\n"), "{page}");
+        assert!(page.ends_with("# EOF\n"), "{page}");
+    }
+    let (content_type, page) = scrape(Some("text/plain;version=0.0.4")).await;
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert!(
+        page.contains("# TYPE http_requests_total counter\n"),
+        "{page}"
+    );
+    assert!(
+        page.contains("# TYPE backend_upstream_requests_total counter\n"),
+        "{page}"
+    );
+    assert!(!page.contains("# EOF"), "{page}");
+}
+
+/// EXTERNAL_INTEGRATION_KEY_FILE: a missing, empty or bad file, or the file next to the variable,
+/// stops a start and fails --check-config alike, in one line naming the variable, never the key.
+#[test]
+fn key_file_errors_stop_the_start_and_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, " \n").unwrap();
+    let bad = dir.path().join("bad");
+    std::fs::write(&bad, format!("{KEY} with a space")).unwrap();
+    let good = dir.path().join("good");
+    std::fs::write(&good, format!("{KEY}\n")).unwrap();
+    let url = ("EXTERNAL_LOGS_URL", "http://127.0.0.1:9/v1/logs");
+    let file = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let (missing, empty, bad, good) = (file(&missing), file(&empty), file(&bad), file(&good));
+    let cases = [
+        (
+            vec![url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*missing)],
+            "cannot read",
+        ),
+        (
+            vec![url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*empty)],
+            "is empty",
+        ),
+        (
+            vec![url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*bad)],
+            "visible ASCII",
+        ),
+        (
+            vec![
+                url,
+                ("EXTERNAL_INTEGRATION_KEY_FILE", &*good),
+                ("EXTERNAL_INTEGRATION_KEY", KEY),
+            ],
+            "not both",
+        ),
+    ];
+    for (envs, problem) in &cases {
+        for (code, output) in [
+            run_to_exit(envs),
+            test_support::check_config(BIN, &[], envs),
+        ] {
+            assert_eq!(code, 2, "{envs:?}: {output}");
+            assert_eq!(output.trim().lines().count(), 1, "one line: {output}");
+            assert!(
+                output.contains("EXTERNAL_INTEGRATION_KEY") && output.contains(problem),
+                "{problem}: {output}"
+            );
+            assert!(!output.contains(KEY), "no secret: {output}");
+        }
+    }
+    let good_envs = [url, ("EXTERNAL_INTEGRATION_KEY_FILE", &*good)];
+    let (code, output) = test_support::check_config(BIN, &[], &good_envs);
+    assert_eq!((code, output.trim()), (0, "configuration ok"));
+}

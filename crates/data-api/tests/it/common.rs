@@ -3,6 +3,7 @@
 
 use std::ops::Deref;
 use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -119,4 +120,35 @@ pub fn segment_names(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// The data-api binary (for the tests that run it as a child process).
+pub const BIN: &str = env!("CARGO_BIN_EXE_data-api");
+
+/// The data-api binary on `log_dir` as `instance`, with nothing inherited from the test's
+/// environment and no simulated latency (the tests add what they need).
+pub fn binary(log_dir: &Path, instance: &str) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("LOG_DIR", log_dir)
+        .env("INSTANCE_ID", instance)
+        .env("SIMULATED_LATENCY_MS", "0")
+        .env("RUST_LOG", "info");
+    cmd
+}
+
+/// POSTs one record to `url` (`.../logs`): its id once acknowledged (201), `None` on anything
+/// else (the writers of the kill tests stop at their first failure).
+pub async fn try_post(http: &reqwest::Client, url: &str, message: &str) -> Option<String> {
+    let response = http
+        .post(url)
+        .json(&serde_json::json!({ "message": message }))
+        .send()
+        .await
+        .ok()?;
+    if response.status() != 201 {
+        return None;
+    }
+    let body: serde_json::Value = response.json().await.ok()?;
+    Some(body["id"].as_str()?.to_string())
 }

@@ -9,23 +9,15 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::common::{segment_names, segment_records};
+use crate::common::{binary, segment_names, segment_records, try_post, BIN};
 use serde_json::Value;
 use test_support::{client, ServiceProcess};
 
-const BIN: &str = env!("CARGO_BIN_EXE_data-api");
-
-/// The data-api binary on a log folder, on a free loopback port.
+/// The data-api binary on a log folder, with small segments.
 fn command(log_dir: &Path, instance: &str) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("LOG_DIR", log_dir)
-        .env("INSTANCE_ID", instance)
-        .env("SIMULATED_LATENCY_MS", "0")
-        .env("LOG_SEGMENT_BYTES", "64KiB")
-        .env("LOG_RETENTION_BYTES", "64MiB")
-        .env("RUST_LOG", "info");
+    let mut cmd = binary(log_dir, instance);
+    cmd.env("LOG_SEGMENT_BYTES", "64KiB")
+        .env("LOG_RETENTION_BYTES", "64MiB");
     cmd
 }
 
@@ -98,19 +90,9 @@ async fn sigkill_mid_stream_loses_no_acknowledged_record() {
                         "r{round} c{c} n{n} {}",
                         "k".repeat(200 + (n * 37 + c * 101) % 3000)
                     );
-                    let sent = http
-                        .post(&url)
-                        .json(&serde_json::json!({ "message": message }))
-                        .send()
-                        .await;
-                    let Ok(response) = sent else { break };
-                    if response.status() != 201 {
-                        break;
-                    }
-                    let Ok(body) = response.json::<Value>().await else {
+                    let Some(id) = try_post(&http, &url, &message).await else {
                         break;
                     };
-                    let id = body["id"].as_str().unwrap().to_string();
                     this_round.lock().unwrap().push((id, message));
                 }
             }));

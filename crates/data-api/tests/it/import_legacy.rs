@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::segment_records;
+use crate::common::{binary, segment_records, BIN};
 use data_api::import::legacy_id;
 use data_api::store::Record;
 use data_api::LEGACY_MESSAGES;
@@ -18,7 +18,6 @@ use serde_json::Value;
 use test_support::client;
 use test_support::ServiceProcess;
 
-const BIN: &str = env!("CARGO_BIN_EXE_data-api");
 const FILES: usize = 10_000;
 
 /// What the Flask handler did for one request.
@@ -100,12 +99,7 @@ fn import(from: &Path, log_dir: &Path) -> (i32, String, String) {
 }
 
 fn serve(log_dir: &Path) -> ServiceProcess {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("LOG_DIR", log_dir)
-        .env("INSTANCE_ID", "data-api-0")
-        .env("SIMULATED_LATENCY_MS", "0");
-    ServiceProcess::start(cmd)
+    ServiceProcess::start(binary(log_dir, "data-api-0"))
 }
 
 async fn get_records(http: &reqwest::Client, url: &str) -> Vec<Record> {

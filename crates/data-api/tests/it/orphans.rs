@@ -9,13 +9,12 @@ use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, SystemTime};
 
-use crate::common::{segment_names, segment_records};
+use crate::common::{binary, segment_names, segment_records};
 use data_api::store::{
     sweep_orphans, Level, LogStore, OrphanPolicy, RealIo, StoreConfig, StoreMetrics,
 };
 use test_support::ServiceProcess;
 
-const BIN: &str = env!("CARGO_BIN_EXE_data-api");
 const DAY: Duration = Duration::from_secs(24 * 3600);
 const EXEMPT: &[&str] = &["legacy"];
 
@@ -170,14 +169,9 @@ async fn over_the_shared_budget_the_orphans_oldest_segments_go_first() {
 }
 
 fn command(log_dir: &Path, instance: &str) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("LOG_DIR", log_dir)
-        .env("INSTANCE_ID", instance)
-        .env("SIMULATED_LATENCY_MS", "0")
-        .env("LOG_ORPHAN_RETENTION", "1s")
-        .env("LOG_ORPHAN_SWEEP_INTERVAL", "100ms")
-        .env("RUST_LOG", "info");
+    let mut cmd = binary(log_dir, instance);
+    cmd.env("LOG_ORPHAN_RETENTION", "1s")
+        .env("LOG_ORPHAN_SWEEP_INTERVAL", "100ms");
     cmd
 }
 

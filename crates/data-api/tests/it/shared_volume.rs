@@ -11,13 +11,12 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::common::segment_names;
+use crate::common::{binary, segment_names, try_post};
 use data_api::store::Record;
 use serde_json::Value;
 use test_support::client;
 use test_support::ServiceProcess;
 
-const BIN: &str = env!("CARGO_BIN_EXE_data-api");
 const INSTANCES: [&str; 3] = ["data-api-0", "data-api-1", "data-api-2"];
 const WRITERS: usize = 48;
 /// Per writer; 48 x 20 stays under one `GET /logs?limit=1000`, so one read returns everything.
@@ -26,15 +25,10 @@ const RECORDS_PER_WRITER: usize = 20;
 const ACKS_BEFORE_KILL: usize = 300;
 
 fn command(log_dir: &Path, instance: &str) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("LOG_DIR", log_dir)
-        .env("INSTANCE_ID", instance)
-        .env("SIMULATED_LATENCY_MS", "0")
-        // Small segments: every instance rotates a few times, so merges cross segment borders.
-        .env("LOG_SEGMENT_BYTES", "64KiB")
-        .env("LOG_RETENTION_BYTES", "64MiB")
-        .env("RUST_LOG", "info");
+    let mut cmd = binary(log_dir, instance);
+    // Small segments: every instance rotates a few times, so merges cross segment borders.
+    cmd.env("LOG_SEGMENT_BYTES", "64KiB")
+        .env("LOG_RETENTION_BYTES", "64MiB");
     cmd
 }
 
@@ -126,20 +120,11 @@ async fn three_writers_on_one_volume_each_read_every_acknowledged_record() {
             // Bounded: RECORDS_PER_WRITER records, or until the first failure (the kill).
             for n in 0..RECORDS_PER_WRITER {
                 let message = format!("w{w} n{n} {}", "s".repeat(200 + (w * 131 + n * 37) % 800));
-                let sent = http
-                    .post(format!("{base}/logs"))
-                    .json(&serde_json::json!({ "message": message }))
-                    .send()
-                    .await;
-                let Ok(response) = sent else { break };
-                if response.status() != 201 {
-                    break;
-                }
-                let Ok(body) = response.json::<Value>().await else {
+                let Some(id) = try_post(&http, &format!("{base}/logs"), &message).await else {
                     break;
                 };
                 acked.lock().unwrap().push(Acked {
-                    id: body["id"].as_str().unwrap().to_string(),
+                    id,
                     message,
                     instance: INSTANCES[target],
                 });

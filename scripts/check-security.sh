@@ -221,6 +221,8 @@ step_secrets() {
     python3 tests/security/secret_hygiene.py --bin-dir "$BIN" --work "$WORK/secrets" || return 1
     # The keys from files rotated live under load, failed reloads, and the same search.
     python3 tests/security/secret_rotation.py --bin-dir "$BIN" --work "$WORK/rotation" || return 1
+    # Request ids across backend-api and log-provider, hostile ids replaced, the access log.
+    python3 tests/security/request_ids.py --bin-dir "$BIN" --work "$WORK/request-ids" || return 1
     # The same on the compose stack when an engine and the images are there (exit 77: skipped).
     echo "== the compose stack (images abn-stack/*:0.1.0)"
     python3 tests/security/secret_hygiene_compose.py

@@ -207,8 +207,9 @@ impl Validate for Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.integration()?;
         if let Some(path) = &self.api_tokens_file {
-            platform::secret_file::load(path, crate::callers::parse_tokens)
-                .map_err(|err| ConfigError::new("API_TOKENS_FILE", err.to_string()))?;
+            platform::secret_file::load(path, platform::callers::parse_tokens).map_err(|err| {
+                ConfigError::new(platform::callers::API_TOKENS_FILE, err.to_string())
+            })?;
         }
         Ok(())
     }

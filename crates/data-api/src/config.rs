@@ -40,6 +40,12 @@ pub struct Config {
     /// a KiB/MiB/GiB suffix). The default fits a 1 GiB volume.
     #[arg(long, env = "LOG_RETENTION_BYTES", default_value = "768MiB", value_parser = parse_bytes)]
     pub log_retention_bytes: u64,
+
+    /// Callers allowed on `GET /`, `POST /logs` and `GET /logs`: a file of `name:token` lines (a
+    /// mounted Secret), reloaded live; unset: no caller authentication (the network is the
+    /// fence). Never required on /healthz, /readyz, /metrics.
+    #[arg(long, env = "API_TOKENS_FILE")]
+    pub api_tokens_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -103,6 +109,11 @@ impl Validate for Config {
     /// matter: it needs the volume).
     fn validate(&self) -> Result<(), ConfigError> {
         self.check_sizes_and_dir()?;
+        if let Some(path) = &self.api_tokens_file {
+            platform::secret_file::load(path, platform::callers::parse_tokens).map_err(|err| {
+                ConfigError::new(platform::callers::API_TOKENS_FILE, err.to_string())
+            })?;
+        }
         self.instance().map(drop)
     }
 }

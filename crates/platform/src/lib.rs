@@ -16,7 +16,7 @@
 //! | `error.rs` | the JSON error shape, and turning other errors into it |
 //! | `common_endpoints.rs`, `openapi.rs` | the common endpoints and their OpenAPI description |
 //! | `serve.rs`, `connection.rs`, `http2.rs`, `acceptor.rs`, `first_bytes.rs` | accept loop and drain; one connection; HTTP/2 settings and idle timeout; the acceptor hook; the protocol-detection deadline |
-//! | `run.rs` | a service binary's `main` |
+//! | `run.rs`, `core_dumps.rs` | a service binary's `main`; RLIMIT_CORE 0 at its start |
 //! | `secret_file.rs`, `secret_watch.rs`, `secret_metrics.rs`, `reloadable.rs` | reading a secret file; keeping it current (watcher and periodic check); the reload metrics; the value requests read |
 //! | `callers.rs` | who may call: API_TOKENS_FILE's bearer tokens, the 401 answer, the route layer |
 //! | `query.rs` | the `limit` and `since` query parameters every service parses the same way |
@@ -28,6 +28,7 @@ pub mod callers;
 mod common_endpoints;
 pub mod config;
 mod connection;
+pub mod core_dumps;
 pub mod error;
 mod exposition;
 mod first_bytes;

@@ -94,6 +94,10 @@ binary owns every other default.
 {{- include "data-api.envVar" (list "DRAIN_PERIOD" $c.drainPeriodSeconds "s") }}
 {{- include "data-api.envVar" (list "SHUTDOWN_TIMEOUT" $c.shutdownTimeoutSeconds "s") }}
 {{- include "data-api.envVar" (list "RUST_LOG" $c.rustLog) }}
+{{- with .Values.apiTokensSecretName }}
+- name: API_TOKENS_FILE
+  value: {{ printf "/var/run/secrets/abn-stack/api-tokens/%s" $.Values.apiTokensSecretKey | quote }}
+{{- end }}
 {{- range $name, $value := $c.extraEnv }}
 - name: {{ $name }}
   value: {{ $value | quote }}
@@ -114,6 +118,29 @@ resources:
   {{- toYaml .Values.resources | nindent 2 }}
 env:
   {{- include "data-api.env" . | trim | nindent 2 }}
+{{- end }}
+
+{{/*
+The callers' tokens (apiTokensSecretName): the Secret's whole directory read-only, 0440
+(root:<fsGroup> as the kubelet applies it), never a subPath, so a changed Secret reaches the
+running pod and is reloaded live. Empty without the Secret.
+*/}}
+{{- define "data-api.tokenVolumes" -}}
+{{- with .Values.apiTokensSecretName }}
+- name: api-tokens
+  secret:
+    secretName: {{ . }}
+    # 0440
+    defaultMode: 288
+{{- end }}
+{{- end }}
+
+{{- define "data-api.tokenMounts" -}}
+{{- if .Values.apiTokensSecretName }}
+- name: api-tokens
+  mountPath: /var/run/secrets/abn-stack/api-tokens
+  readOnly: true
+{{- end }}
 {{- end }}
 
 {{/* Headless Service that gives StatefulSet pods their stable DNS names. */}}

@@ -5,7 +5,7 @@
 //! other services put [`Callers::layer`] on the routes it protects.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -80,7 +80,10 @@ impl Callers {
     /// The caller's name; `None` when tokens are required and the request has no valid one.
     pub fn identify(&self, headers: &HeaderMap) -> Option<CallerName> {
         let Some(tokens) = &self.0 else {
-            return Some(CallerName(Arc::from(ANONYMOUS)));
+            // One shared name: no allocation per request.
+            static ANONYMOUS_NAME: LazyLock<CallerName> =
+                LazyLock::new(|| CallerName(Arc::from(ANONYMOUS)));
+            return Some(ANONYMOUS_NAME.clone());
         };
         let presented = headers
             .get(header::AUTHORIZATION)

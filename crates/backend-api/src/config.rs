@@ -206,11 +206,7 @@ impl Validate for Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.integration()?;
-        if let Some(path) = &self.api_tokens_file {
-            platform::secret_file::load(path, platform::callers::parse_tokens).map_err(|err| {
-                ConfigError::new(platform::callers::API_TOKENS_FILE, err.to_string())
-            })?;
-        }
+        platform::callers::Callers::check_file(self.api_tokens_file.as_deref())?;
         Ok(())
     }
 }

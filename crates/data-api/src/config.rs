@@ -109,11 +109,7 @@ impl Validate for Config {
     /// matter: it needs the volume).
     fn validate(&self) -> Result<(), ConfigError> {
         self.check_sizes_and_dir()?;
-        if let Some(path) = &self.api_tokens_file {
-            platform::secret_file::load(path, platform::callers::parse_tokens).map_err(|err| {
-                ConfigError::new(platform::callers::API_TOKENS_FILE, err.to_string())
-            })?;
-        }
+        platform::callers::Callers::check_file(self.api_tokens_file.as_deref())?;
         self.instance().map(drop)
     }
 }

@@ -72,6 +72,17 @@ impl Callers {
         }
     }
 
+    /// The start's check of API_TOKENS_FILE, for a configuration's `Validate` (`--check-config`):
+    /// the file read and parsed, an error naming the variable and never a token.
+    pub fn check_file(file: Option<&Path>) -> Result<(), ConfigError> {
+        match file {
+            None => Ok(()),
+            Some(path) => crate::secret_file::load(path, parse_tokens)
+                .map(drop)
+                .map_err(|err| ConfigError::new(API_TOKENS_FILE, err.to_string())),
+        }
+    }
+
     /// Whether requests must present a token.
     pub fn required(&self) -> bool {
         self.0.is_some()

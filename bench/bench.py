@@ -316,6 +316,35 @@ def scenario_health(cfg) -> dict:
     return out
 
 
+def scenario_accesslog(cfg) -> dict:
+    """The access log's own cost: backend-api /health_check at 64 connections with ACCESS_LOG on
+    (the default: one JSON line per request to its log file) and off, alternating rounds."""
+    ports = {"on": PORT_BASE + 62, "off": PORT_BASE + 63}
+    servers = {"on": rust("backend-api", ports["on"]),
+               "off": rust("backend-api", ports["off"], ACCESS_LOG="off")}
+    out = {name: {"rounds": []} for name in servers}
+    try:
+        for server in servers.values():
+            server.start()
+        for r in range(cfg.rounds):
+            for name in alternating(list(servers), r):
+                server = servers[name]
+                log_file = WORK / f"{server.name}.log"
+                before = log_file.stat().st_size
+                result = loaded(server, f"http://127.0.0.1:{server.port}/health_check", 64, cfg.duration)
+                result["log_bytes_written"] = log_file.stat().st_size - before
+                log(f"access log {name} round {r + 1}: {result['rps']:.0f} req/s, "
+                    f"{result['log_bytes_written'] / max(result['requests'], 1):.0f} log bytes/request")
+                out[name]["rounds"].append(result)
+                # The lines are counted, not kept: a 10 s round writes some 100 MB.
+                os.truncate(log_file, 0)
+                settle()
+    finally:
+        for server in servers.values():
+            server.stop()
+    return out
+
+
 def scenario_api1(cfg) -> dict:
     """/api_1 at 1,000 connections with a liveness probe alongside."""
     conns, duration = 1000, cfg.api_duration
@@ -651,6 +680,7 @@ SCENARIOS = {
     "idle": scenario_idle,
     "startup": scenario_startup,
     "health": scenario_health,
+    "accesslog": scenario_accesslog,
     "api1": scenario_api1,
     "data": scenario_data,
     "download": scenario_download,

@@ -73,6 +73,18 @@ def summarize(raw):
         ratios.append(("/health_check c64 req/s: Rust ÷ legacy", vs_legacy, GOAL_HEALTH_VS_LEGACY))
         ratios.append(("/health_check c64 req/s: Rust ÷ bare hyper", vs_hello, GOAL_HEALTH_VS_HYPER))
 
+    if "accesslog" in sc:
+        a = sc["accesslog"]
+        rps = {n: med(a[n]["rounds"], "rps") for n in ("on", "off")}
+        cpu_us = {n: median([r["server_cpu_s"] / r["requests"] * 1e6 for r in a[n]["rounds"]])
+                  for n in ("on", "off")}
+        summary["access_log_c64"] = {
+            "rps_median": rps, "server_cpu_us_per_request": cpu_us,
+            "on_vs_off_rps": rps["on"] / rps["off"],
+            "log_bytes_per_request": median([r["log_bytes_written"] / r["requests"] for r in a["on"]["rounds"]]),
+            "errors_total": {n: sum(r["errors"] + r["non_2xx"] for r in a[n]["rounds"]) for n in rps},
+        }
+
     if "api1" in sc:
         a = sc["api1"]
         rust, legacy = a["rust"]["rounds"], a["legacy"]["rounds"]
@@ -255,6 +267,14 @@ def markdown(raw, summary, goals, ratios) -> str:
               "| ratio | value | goal |", "| --- | --- | --- |"]
     for label, value, target in ratios:
         lines.append(f"| {label} | {value:,.2f}x | {target:,.2f}x |")
+    if "access_log_c64" in summary:
+        s = summary["access_log_c64"]
+        lines += ["", "## The access log's cost (backend-api /health_check, 64 connections)", "",
+                  "| ACCESS_LOG | req/s (median) | server CPU µs/request | errors |", "| --- | --- | --- | --- |"]
+        for n in ("on", "off"):
+            lines.append(f"| {n} | {fmt(s['rps_median'][n], 0)} | {fmt(s['server_cpu_us_per_request'][n])} | {s['errors_total'][n]} |")
+        lines += ["", f"on ÷ off: {s['on_vs_off_rps']:.3f}x req/s; {fmt(s['log_bytes_per_request'], 0)} bytes of "
+                  "log per request (JSON lines to the log file)."]
     lines += ["", "## Medians and raw figures", ""]
     sc = raw["scenarios"]
     if "health" in sc:

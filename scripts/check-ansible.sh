@@ -6,7 +6,9 @@
 #      kubernetes.core.helm_template against tools/helm-sdk) for dev and prod, compared with what
 #      helm-python-sdk renders directly from the same chart and values files; the helm-sdk command
 #      itself; the pre-flight failures (unknown app_env, missing kube context, missing key); the
-#      committed dev vault opening with its documented throwaway password.
+#      committed dev vault opening with its documented throwaway password; the verify step's
+#      bounded wait on backend-api's secret reload metric (tools/wait-secret-reload) against the
+#      real backend-api binary (built here, debug) and a kubelet-style key swap.
 #
 # Usage, from anywhere in the repository:  scripts/check-ansible.sh
 # Creates (or reuses, when its pins are unchanged) the venv build/ansible-venv.
@@ -29,6 +31,11 @@ done
 
 log "ansible-lint --offline --profile production"
 (cd "$ansible_dir" && ansible-lint -c .ansible-lint --offline --profile production --nocolor)
+
+# The verify step's wait on backend-api's reload metric is tested against the real binary.
+log "cargo build -p backend-api (tools/wait-secret-reload's test)"
+cargo build --locked --quiet -p backend-api
+export BACKEND_API_BIN="$repo_root/target/debug/backend-api"
 
 log "pytest $ansible_dir/tests"
 python -m pytest -p no:cacheprovider "$ansible_dir/tests"

@@ -120,6 +120,12 @@ ABN_INTEGRATION_KEY_FILE=$work_dir/integration-key
 printf '%s
 ' "$ABN_INTEGRATION_KEY" >"$ABN_INTEGRATION_KEY_FILE"
 chmod 0444 "$ABN_INTEGRATION_KEY_FILE"
+# The callers' tokens (backend-api's download, data-api's API): one caller, a fresh token.
+export ABN_API_TOKEN ABN_API_TOKENS_FILE
+ABN_API_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+ABN_API_TOKENS_FILE=$work_dir/api-tokens
+printf 'container-check:%s\n' "$ABN_API_TOKEN" >"$ABN_API_TOKENS_FILE"
+chmod 0444 "$ABN_API_TOKENS_FILE"
 export ABN_BACKEND_PORT="" ABN_DATA_API_PORT="" ABN_LOG_PROVIDER_PORT="" ABN_HEALTH_CHECK_PORT=""
 export ABN_BACKEND_LATENCY_MS=50 ABN_DATA_LATENCY_MS=1500 ABN_HEALTHCHECK_INTERVAL=1s
 export ABN_RESTART_POLICY=no

@@ -222,7 +222,9 @@ step_secrets() {
     build_binaries || return 1
     python3 tests/security/secret_hygiene.py --bin-dir "$BIN" --work "$WORK/secrets" || return 1
     # The keys from files rotated live under load, failed reloads, and the same search.
-    python3 tests/security/secret_rotation.py --bin-dir "$BIN" --work "$WORK/rotation"
+    python3 tests/security/secret_rotation.py --bin-dir "$BIN" --work "$WORK/rotation" || return 1
+    # Request ids across backend-api and log-provider, hostile ids replaced, the access log.
+    python3 tests/security/request_ids.py --bin-dir "$BIN" --work "$WORK/request-ids"
 }
 
 # The same search on the compose stack (images abn-stack/*:0.1.0). Without an engine or the

@@ -34,6 +34,8 @@ KEY = "hygiene-" + secrets.token_hex(16)
 WRONG_KEY = "wrong-" + secrets.token_hex(16)
 # What a client mistakenly sends; it must not be echoed or logged either.
 CLIENT_KEY = "client-" + secrets.token_hex(16)
+# A caller's token (API_TOKENS_FILE of backend-api and data-api): as secret as the key.
+API_TOKEN = "api-token-" + secrets.token_hex(16)
 
 
 def forms(key):
@@ -143,6 +145,12 @@ def config_errors(bin_dir, work):
          dict(PROVIDER_KEY_FILE=str(key_file(work, "bad-keys", f"{KEY}\n{KEY} x"))), [], 2),
         ("log-provider key and key file", "log-provider",
          dict(PROVIDER_KEY=KEY, PROVIDER_KEY_FILE=str(key_file(work, "keys", KEY))), [], 2),
+        # API_TOKENS_FILE with a bad line (a space in the token): named by line number only.
+        ("backend-api tokens file with a bad line", "backend-api",
+         dict(API_TOKENS_FILE=str(key_file(work, "bad-tokens", f"ci:{API_TOKEN} x"))), [], 2),
+        ("data-api tokens file with a bad line", "data-api",
+         dict(API_TOKENS_FILE=str(key_file(work, "bad-tokens", f"ci:{API_TOKEN} x")),
+              LOG_DIR=str(Path(work) / "data-config-errors"), INSTANCE_ID="hygiene"), [], 2),
     ]
     failures = []
     for label, name, env, argv, expected in cases:
@@ -164,8 +172,10 @@ def drive(stack, bin_dir):
     backend = stack.start("backend-api", "backend-api", SIMULATED_LATENCY_MS="0",
                           EXTERNAL_LOGS_URL=f"http://127.0.0.1:{provider}/v1/logs",
                           EXTERNAL_INTEGRATION_KEY=KEY)
+    tokens = str(key_file(stack.work, "api-tokens", f"hygiene:{API_TOKEN}\n"))
     data = stack.start("data-api", "data-api", SIMULATED_LATENCY_MS="0",
-                       LOG_DIR=str(stack.work / "data"), INSTANCE_ID="hygiene")
+                       LOG_DIR=str(stack.work / "data"), INSTANCE_ID="hygiene",
+                       API_TOKENS_FILE=tokens)
     # The same pair with the keys from files (PROVIDER_KEY_FILE, EXTERNAL_INTEGRATION_KEY_FILE).
     provider_file = stack.start("log-provider", "log-provider-key-file",
                                 PROVIDER_KEY_FILE=str(key_file(stack.work, "keys",
@@ -173,7 +183,8 @@ def drive(stack, bin_dir):
     backend_file = stack.start("backend-api", "backend-api-key-file", SIMULATED_LATENCY_MS="0",
                                EXTERNAL_LOGS_URL=f"http://127.0.0.1:{provider_file}/v1/logs",
                                EXTERNAL_INTEGRATION_KEY_FILE=str(key_file(stack.work, "key",
-                                                                          KEY)))
+                                                                          KEY)),
+                               API_TOKENS_FILE=tokens)
     # Faults: wrong key, provider down, provider slow.
     wrong = stack.start("backend-api", "backend-api-wrong-key", SIMULATED_LATENCY_MS="0",
                         EXTERNAL_LOGS_URL=f"http://127.0.0.1:{provider}/v1/logs",
@@ -200,6 +211,8 @@ def drive(stack, bin_dir):
 
     client_auth = {"Authorization": f"Bearer {CLIENT_KEY}", "X-Api-Key": CLIENT_KEY,
                    "Cookie": f"session={CLIENT_KEY}"}
+    # A known caller (the services that require tokens), with the client's other credentials.
+    caller_auth = {**client_auth, "Authorization": f"Bearer {API_TOKEN}"}
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         jobs = []
         for i in range(120):
@@ -207,9 +220,9 @@ def drive(stack, bin_dir):
                                     f"&since=2026-01-01T00:00:00Z", 200))
             jobs.append(pool.submit(expect, backend, "/api_1", 200, client_auth))
             jobs.append(pool.submit(expect, backend_file, f"/download_external_logs?limit="
-                                    f"{i % 50 + 1}", 200))
+                                    f"{i % 50 + 1}", 200, caller_auth))
             jobs.append(pool.submit(expect, data, "/logs", 201, {
-                "Content-Type": "application/json", **client_auth}, "POST",
+                "Content-Type": "application/json", **caller_auth}, "POST",
                 b'{"message": "load ' + str(i).encode() + b'"}'))
         for job in jobs:
             job.result()
@@ -222,9 +235,15 @@ def drive(stack, bin_dir):
     expect(provider, "/v1/logs", 401, {"Authorization": f"Basic {CLIENT_KEY}"})
     expect(provider, f"/v1/logs?limit={CLIENT_KEY}", 401)
     expect(provider, f"/v1/logs?limit={CLIENT_KEY}", 400, {"Authorization": f"Bearer {KEY}"})
-    expect(data, "/logs", 400, {"Content-Type": "application/json", **client_auth}, "POST",
+    expect(data, "/logs", 400, {"Content-Type": "application/json", **caller_auth}, "POST",
            b'{"message": "' + CLIENT_KEY.encode())
     expect(data, f"/nope/{CLIENT_KEY}", 404, client_auth)
+    # A wrong or missing token: 401, neither token echoed.
+    expect(data, "/logs", 401, {"Content-Type": "application/json", **client_auth}, "POST",
+           b'{"message": "refused"}')
+    expect(data, "/logs?limit=1", 401)
+    expect(backend_file, "/download_external_logs?limit=1", 401, client_auth)
+    expect(data, "/logs?limit=1", 200, caller_auth)
     # What operators and scrapers read.
     for port in (provider, backend, data, wrong, down, slow, slow_provider, provider_file,
                  backend_file):
@@ -257,18 +276,20 @@ def search(stack, work):
             total += len(data)
             haystacks.append((str(path.relative_to(work)), data))
     places += find_secrets(haystacks, (("the integration key", KEY), ("the wrong key", WRONG_KEY),
-                                       ("a client's credential", CLIENT_KEY)))
+                                       ("a client's credential", CLIENT_KEY),
+                                       ("a caller's API token", API_TOKEN)))
     # Canaries: what must be in these haystacks is found by the same search, so an empty or
     # unreadable haystack cannot pass for a clean one.
     canaries = {b"external log integration enabled": "backend-api.log",
                 b"provider_rejected_key": "responses", b"provider_timeout": "responses",
-                b'"load 7"': "data-api's segment files", b"backend_upstream_requests": "/metrics"}
+                b'"load 7"': "data-api's segment files", b"backend_upstream_requests": "/metrics",
+                b'"caller":"hygiene"': "data-api's access log"}
     everything = [data for _, data in haystacks]
     for needle, where in canaries.items():
         if not any(needle in data for data in everything):
             places.append(f"canary {needle!r} (expected in {where}) not found: the search is blind")
     print(f"searched {len(stack.responses)} responses and {files} files ({total} bytes: "
-          f"process logs, data-api's LOG_DIR) for 3 secrets in 4 forms each")
+          f"process logs, data-api's LOG_DIR) for 4 secrets in 4 forms each")
     return places
 
 

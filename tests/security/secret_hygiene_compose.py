@@ -35,6 +35,8 @@ SKIP = 77
 KEY = "compose-hygiene-" + secrets.token_hex(16)
 WRONG_KEY = "compose-wrong-" + secrets.token_hex(16)
 CLIENT_KEY = "compose-client-" + secrets.token_hex(16)
+# The callers' token (compose gives backend-api and data-api API_TOKENS_FILE by default).
+API_TOKEN = "compose-token-" + secrets.token_hex(16)
 IMAGES = ["log-provider", "backend-api", "data-api", "health-check"]
 
 
@@ -55,6 +57,7 @@ class Stack:
         self.base = [*compose, "-p", self.project, "-f", str(compose_file), "-f", str(test_file),
                      "-f", str(self.override)]
         self.env = dict(os.environ, ABN_INTEGRATION_KEY_FILE=self.key_file("key", KEY),
+                        ABN_API_TOKENS_FILE=self.key_file("api-tokens", f"hygiene:{API_TOKEN}"),
                         ABN_IMAGE_TAG=tag, RUST_LOG="debug",
                         ABN_BACKEND_PORT="", ABN_DATA_API_PORT="", ABN_LOG_PROVIDER_PORT="",
                         ABN_HEALTH_CHECK_PORT="",
@@ -175,15 +178,21 @@ def main():
                 failures.append(f"{path} on :{port}: {got}, expected {status}")
 
         client = {"Authorization": f"Bearer {CLIENT_KEY}", "Cookie": f"s={CLIENT_KEY}"}
+        known = {**client, "Authorization": f"Bearer {API_TOKEN}"}
         for i in range(40):
-            expect(backend, f"/download_external_logs?limit={i + 1}", 200)
+            expect(backend, f"/download_external_logs?limit={i + 1}", 200, headers=known)
             expect(backend, "/api_1", 200, headers=client)
             expect(data, "/logs", 201, method="POST", body=json.dumps({"message": f"load {i}"}),
-                   headers={"Content-Type": "application/json", **client})
+                   headers={"Content-Type": "application/json", **known})
+        # A client's own credential is no caller token: 401, not echoed.
+        expect(backend, "/download_external_logs?limit=1", 401, headers=client)
+        expect(data, "/logs", 401, method="POST", body=json.dumps({"message": "refused"}),
+               headers={"Content-Type": "application/json", **client})
         expect(provider, "/v1/logs", 401, headers=client)
         # 400 since the provider's refusals of a client's query are the client's error; images
         # built before that change answer 502. Either way nothing may echo the query.
-        if stack.request(backend, f"/download_external_logs?limit=0&k={CLIENT_KEY}") not in (400, 502):
+        if stack.request(backend, f"/download_external_logs?limit=0&k={CLIENT_KEY}",
+                         headers=known) not in (400, 502):
             failures.append("a refused query was not answered 400 (or 502 by older images)")
 
         # Wrong key: only the backend is recreated with it.
@@ -192,7 +201,7 @@ def main():
                            "ABN_INTEGRATION_KEY_FILE": stack.key_file("wrong-key", WRONG_KEY)})
         backend = stack.port("backend-api", 5000)
         stack.wait_ready(backend)
-        expect(backend, "/download_external_logs", 502)
+        expect(backend, "/download_external_logs", 502, headers=known)
 
         # Provider slow: first byte after 6 s, the backend's budget is 2 s.
         stack.write_override(slow=True)
@@ -200,11 +209,11 @@ def main():
         backend, provider = stack.port("backend-api", 5000), stack.port("log-provider", 5002)
         stack.wait_ready(backend)
         stack.wait_ready(provider)
-        expect(backend, "/download_external_logs", 504)
+        expect(backend, "/download_external_logs", 504, headers=known)
 
         # Provider down.
         stack.compose("stop", "log-provider")
-        expect(backend, "/download_external_logs", 502)
+        expect(backend, "/download_external_logs", 502, headers=known)
 
         for port in (backend, data):
             for path in ("/metrics", "/readyz", "/version", "/openapi.json"):
@@ -221,7 +230,8 @@ def main():
 
     haystacks = [("compose logs", logs), *stack.responses, *volume_files]
     leaks = [f"{name} in {label}" for name, key in (("the key", KEY), ("the wrong key", WRONG_KEY),
-                                                    ("a client's credential", CLIENT_KEY))
+                                                    ("a client's credential", CLIENT_KEY),
+                                                    ("a caller's API token", API_TOKEN))
              for needle in forms(key).values() for label, data in haystacks if needle in data]
     for canary, where in ((b"listening", "compose logs"), (b'"load 7"', "data-api's volume"),
                           (b"provider_timeout", "responses"), (b"provider_rejected_key", "responses")):

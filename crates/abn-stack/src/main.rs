@@ -63,8 +63,12 @@ struct Cli {
 
 #[tokio::main]
 async fn main() {
+    let core_dumps = platform::core_dumps::disable();
     let cli: Cli = parse_or_exit();
     telemetry::init(cli.log_format);
+    if let Err(err) = core_dumps {
+        tracing::warn!(error = %err, "cannot disable core dumps (RLIMIT_CORE)");
+    }
     let shutdown = Shutdown::on_signals();
     match run(cli, shutdown).await {
         Ok(()) => tracing::info!("abn-stack stopped"),

@@ -206,10 +206,7 @@ impl Validate for Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.integration()?;
-        if let Some(path) = &self.api_tokens_file {
-            platform::secret_file::load(path, crate::callers::parse_tokens)
-                .map_err(|err| ConfigError::new("API_TOKENS_FILE", err.to_string()))?;
-        }
+        platform::callers::Callers::check_file(self.api_tokens_file.as_deref())?;
         Ok(())
     }
 }

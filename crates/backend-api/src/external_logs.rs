@@ -14,6 +14,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use backon::{ExponentialBuilder, Retryable};
 use futures_util::TryStreamExt;
+use platform::callers::CallerName;
 use platform::config::ConfigError;
 use platform::secret_file::SecretFileError;
 use platform::ApiError;
@@ -89,7 +90,7 @@ impl UpstreamMetrics {
 /// Who may download, and how often.
 #[derive(Clone)]
 pub struct Access {
-    pub callers: crate::callers::Callers,
+    pub callers: platform::callers::Callers,
     pub limit: crate::rate_limit::DownloadLimit,
 }
 
@@ -227,19 +228,26 @@ pub async fn download(
             outcome = "unauthorized",
             "download refused"
         );
-        let mut response = ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "missing or unknown bearer token",
-        )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return Ok(response);
+        return Ok(platform::callers::unauthorized());
     };
-    if let Err(wait) = logs.access.limit.check(&caller) {
-        logs.metrics.count_caller(&caller, "rate_limited");
+    let mut response = download_for(&logs, &caller, &headers, &params, query).await?;
+    if logs.access.callers.required() {
+        caller.tag(&mut response);
+    }
+    Ok(response)
+}
+
+/// The download once the caller is known: its rate limit, the query checks, the provider call.
+async fn download_for(
+    logs: &ExternalLogs,
+    caller: &CallerName,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+    query: Option<String>,
+) -> Result<Response, ApiError> {
+    let caller = caller.as_str();
+    if let Err(wait) = logs.access.limit.check(caller) {
+        logs.metrics.count_caller(caller, "rate_limited");
         tracing::info!(caller = %caller, outcome = "rate_limited", "download refused");
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         let mut response = ApiError::new(
@@ -253,7 +261,7 @@ pub async fn download(
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         return Ok(response);
     }
-    logs.metrics.count_caller(&caller, "allowed");
+    logs.metrics.count_caller(caller, "allowed");
     tracing::info!(caller = %caller, "download");
     // Refused here, with the code the document declares, rather than after a round trip.
     if let Some(since) = params.get("since") {
@@ -274,7 +282,9 @@ pub async fn download(
         ));
     };
     let url = with_query(&upstream.url, query.as_deref());
-    let attempt = || upstream.send(url.clone());
+    // The pipeline gave every request an id: the provider's log lines carry the same one.
+    let request_id = headers.get(platform::request_id::X_REQUEST_ID);
+    let attempt = || upstream.send(url.clone(), request_id);
     let last_failure = std::sync::Mutex::new(None::<String>);
     let attempts = attempt
         .retry(
@@ -361,10 +371,16 @@ pub async fn download(
 
 impl Upstream {
     /// One attempt: resolves when the provider's response head has arrived.
-    async fn send(&self, url: Url) -> Result<reqwest::Response, UpstreamError> {
-        let response = self
-            .client
-            .get(url)
+    async fn send(
+        &self,
+        url: Url,
+        request_id: Option<&HeaderValue>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let mut request = self.client.get(url);
+        if let Some(id) = request_id {
+            request = request.header(platform::request_id::X_REQUEST_ID, id.clone());
+        }
+        let response = request
             .header(
                 header::AUTHORIZATION,
                 (*self.authorization.current()).clone(),

@@ -1,7 +1,6 @@
 //! `backend-api`: the legacy simulated operation (`/api_1`, `/health_check`) and the download of
 //! logs from the external provider (`/download_external_logs`).
 
-mod callers;
 mod config;
 mod external_logs;
 mod rate_limit;
@@ -59,14 +58,8 @@ pub async fn service(config: Config) -> Result<platform::Service, ConfigError> {
     let watch = |path: &std::path::Path| {
         service.watch_secret("external_integration_key", path, config::authorization)
     };
-    let callers = match &config.api_tokens_file {
-        None => callers::Callers::open(),
-        Some(path) => callers::Callers::tokens(
-            service
-                .watch_secret("api_tokens", path, callers::parse_tokens)
-                .map_err(|err| ConfigError::new("API_TOKENS_FILE", err.to_string()))?,
-        ),
-    };
+    let callers =
+        platform::callers::Callers::from_file(&service, config.api_tokens_file.as_deref())?;
     let access = external_logs::Access {
         callers,
         limit: rate_limit::DownloadLimit::new(config.download_rate_limit),

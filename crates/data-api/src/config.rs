@@ -55,6 +55,11 @@ pub struct Config {
     /// How often orphan retention runs (one live instance at a time).
     #[arg(long, env = "LOG_ORPHAN_SWEEP_INTERVAL", default_value = "1m", value_parser = platform::config::parse_duration)]
     pub log_orphan_sweep_interval: std::time::Duration,
+    /// Callers allowed on `GET /`, `POST /logs` and `GET /logs`: a file of `name:token` lines (a
+    /// mounted Secret), reloaded live; unset: no caller authentication (the network is the
+    /// fence). Never required on /healthz, /readyz, /metrics.
+    #[arg(long, env = "API_TOKENS_FILE")]
+    pub api_tokens_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -124,6 +129,7 @@ impl Validate for Config {
     /// matter: it needs the volume).
     fn validate(&self) -> Result<(), ConfigError> {
         self.check_sizes_and_dir()?;
+        platform::callers::Callers::check_file(self.api_tokens_file.as_deref())?;
         self.instance().map(drop)
     }
 }

@@ -76,10 +76,14 @@ pub async fn service_with_io(config: Config, io: Arc<dyn StoreIo>) -> Result<Ser
         store,
         simulated_latency: Duration::from_millis(config.simulated_latency_ms),
     };
+    // API_TOKENS_FILE: every route of the API behind the token check (the common endpoints stay
+    // open).
+    let callers =
+        platform::callers::Callers::from_file(&service, config.api_tokens_file.as_deref())?;
     let service = api::routes(state)
         .into_iter()
         .fold(service, |service, (path, handler)| {
-            service.route(path, handler)
+            service.route(path, callers.protect(handler))
         });
     Ok(service.openapi(api::api_doc()))
 }

@@ -56,8 +56,20 @@ pub struct ServerArgs {
     #[arg(long, env = "LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
 
+    /// One structured line per finished request at info (`/healthz`, `/readyz`, `/metrics` at
+    /// debug, so probes do not flood the log), or none: `off` for operators who rely on a mesh's
+    /// access logs.
+    #[arg(long, env = "ACCESS_LOG", value_enum, default_value_t = Switch::On)]
+    pub access_log: Switch,
+
     #[command(flatten)]
     pub check: CheckConfig,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 /// `--check-config`, flattened into every binary's command line (services get it through

@@ -11,20 +11,24 @@
 //! | --- | --- |
 //! | `service.rs` | the service description and builder, the router |
 //! | `pipeline.rs` | the tower layer every request goes through |
-//! | `request_context.rs` | per-request state of the pipeline |
+//! | `request_context.rs`, `request_id.rs`, `access_log.rs` | per-request state of the pipeline; `x-request-id` taken or made; the access-log line |
 //! | `route_metrics.rs`, `metrics.rs`, `latency_histogram.rs`, `exposition.rs` | HTTP metrics resolved per route; the registry; a lock-free histogram; OpenMetrics or classic text by `Accept` |
 //! | `error.rs` | the JSON error shape, and turning other errors into it |
 //! | `common_endpoints.rs`, `openapi.rs` | the common endpoints and their OpenAPI description |
 //! | `serve.rs`, `connection.rs`, `http2.rs`, `acceptor.rs`, `first_bytes.rs` | accept loop and drain; one connection; HTTP/2 settings and idle timeout; the acceptor hook; the protocol-detection deadline |
-//! | `run.rs` | a service binary's `main` |
+//! | `run.rs`, `core_dumps.rs` | a service binary's `main`; RLIMIT_CORE 0 at its start |
 //! | `secret_file.rs`, `secret_watch.rs`, `secret_metrics.rs`, `reloadable.rs` | reading a secret file; keeping it current (watcher and periodic check); the reload metrics; the value requests read |
+//! | `callers.rs` | who may call: API_TOKENS_FILE's bearer tokens, the 401 answer, the route layer |
 //! | `query.rs` | the `limit` and `since` query parameters every service parses the same way |
 //! | `service_info.rs`, `readiness.rs`, `shutdown.rs`, `config.rs`, `telemetry.rs`, `http_client.rs` | what is running; `/readyz` state; signals; configuration; logs; the outgoing HTTP client |
 
 pub mod acceptor;
+mod access_log;
+pub mod callers;
 mod common_endpoints;
 pub mod config;
 mod connection;
+pub mod core_dumps;
 pub mod error;
 mod exposition;
 mod first_bytes;
@@ -38,6 +42,7 @@ pub mod query;
 pub mod readiness;
 pub mod reloadable;
 mod request_context;
+pub mod request_id;
 mod route_metrics;
 mod run;
 pub mod secret_file;

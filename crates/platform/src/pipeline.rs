@@ -1,8 +1,9 @@
 //! The request pipeline: one tower layer around every route (and the router's fallback) that
 //! counts the request in flight, refuses bodies over the limit, bounds the handler's time where
 //! it can take time, turns panics and plain-text errors into JSON errors, and records the route's
-//! metrics. One boxed future per request; the route's metric children were resolved when the
-//! router was built.
+//! metrics; it gives each request its id (`x-request-id`) and span, and writes the access-log
+//! line. One boxed future per request; the route's metric children were resolved when the router
+//! was built.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,7 +20,9 @@ use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use prometheus_client::metrics::gauge::Gauge;
 use tower::{Layer, Service};
+use tracing::Instrument;
 
+use crate::access_log::AccessLog;
 use crate::error::{self, ApiError};
 use crate::request_context::RequestContext;
 use crate::route_metrics::RouteMetrics;
@@ -32,6 +35,9 @@ pub(crate) struct Pipeline {
 }
 
 struct Shared {
+    /// The route template (the metric label), for the access log.
+    route: String,
+    access_log: AccessLog,
     metrics: RouteMetrics,
     in_flight: Gauge,
     max_body_bytes: usize,
@@ -41,6 +47,8 @@ struct Shared {
 
 impl Pipeline {
     pub(crate) fn new(
+        route: &str,
+        access_log: AccessLog,
         metrics: RouteMetrics,
         in_flight: Gauge,
         max_body_bytes: usize,
@@ -48,6 +56,8 @@ impl Pipeline {
     ) -> Self {
         Self {
             shared: Arc::new(Shared {
+                route: route.to_string(),
+                access_log,
                 metrics,
                 in_flight,
                 max_body_bytes,
@@ -88,7 +98,8 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        let context = RequestContext::begin(&request);
+        let context = RequestContext::begin(&mut request);
+        let span = context.span();
         let in_flight = InFlight::enter(self.shared.clone());
         let answer = match limit_body(&mut request, self.shared.max_body_bytes) {
             Err(refusal) => Answer::Refused(refusal),
@@ -100,27 +111,33 @@ where
                 Answer::Handler(inner.call(request))
             }
         };
-        Box::pin(async move {
-            let shared = &in_flight.0;
-            let response = match answer {
-                Answer::Refused(refusal) => refusal.into_response(),
-                Answer::Handler(handler) => {
-                    let handled = AssertUnwindSafe(bounded(handler, shared.timeout))
-                        .catch_unwind()
-                        .await;
-                    match handled {
-                        Ok(response) => error::json_errors(response).await,
-                        Err(_panic) => ApiError::internal("internal error").into_response(),
+        Box::pin(
+            async move {
+                let shared = &in_flight.0;
+                let response = match answer {
+                    Answer::Refused(refusal) => refusal.into_response(),
+                    Answer::Handler(handler) => {
+                        let handled = AssertUnwindSafe(bounded(handler, shared.timeout))
+                            .catch_unwind()
+                            .await;
+                        match handled {
+                            Ok(response) => error::json_errors(response).await,
+                            Err(_panic) => ApiError::internal("internal error").into_response(),
+                        }
                     }
-                }
-            };
-            let mut response = response;
-            let elapsed = context.finish(&mut response);
-            shared
-                .metrics
-                .record(&context.method, response.status(), elapsed);
-            Ok(response)
-        })
+                };
+                let mut response = response;
+                let elapsed = context.finish(&mut response);
+                shared
+                    .metrics
+                    .record(&context.method, response.status(), elapsed);
+                shared
+                    .access_log
+                    .write(&shared.route, &context.method, &response, elapsed);
+                Ok(response)
+            }
+            .instrument(span),
+        )
     }
 }
 

@@ -9,7 +9,7 @@ use crate::service::Service;
 use crate::shutdown::Shutdown;
 use crate::telemetry;
 
-/// Parses the configuration (one line and exit 2 when invalid; with `--check-config`, validates,
+/// Disables core dumps ([`crate::core_dumps`]), parses the configuration (one line and exit 2 when invalid; with `--check-config`, validates,
 /// prints one line and exits 0 or 2 without binding anything), starts the logs, installs the
 /// signal handlers (before binding, so a signal that arrives once the address is logged is never
 /// missed), builds the service (exit 2 on a configuration error), binds `LISTEN_ADDR` or
@@ -20,8 +20,12 @@ where
     F: FnOnce(C) -> Fut,
     Fut: Future<Output = Result<Service, ConfigError>>,
 {
+    let core_dumps = crate::core_dumps::disable();
     let config: C = config::parse_checked_or_exit();
     telemetry::init(config.as_ref().log_format);
+    if let Err(err) = core_dumps {
+        tracing::warn!(error = %err, "cannot disable core dumps (RLIMIT_CORE)");
+    }
     let shutdown = Shutdown::on_signals();
     let service = service(config).await.unwrap_or_else(|err| err.exit());
     serve_until_signal(service, default_addr, shutdown).await

@@ -14,6 +14,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::acceptor::Acceptor;
+use crate::access_log::AccessLog;
 use crate::common_endpoints::{self, Common};
 use crate::config::ServerArgs;
 use crate::connection::ConnectionServer;
@@ -160,6 +161,8 @@ impl Service {
         let args = &self.args;
         let pipeline = |route: &str, timed: bool| {
             Pipeline::new(
+                route,
+                AccessLog::for_route(args.access_log, route),
                 RouteMetrics::new(&http_metrics, route),
                 http_metrics.in_flight.clone(),
                 args.max_body_bytes,

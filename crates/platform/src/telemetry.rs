@@ -45,7 +45,9 @@ pub fn init_on(format: Option<LogFormat>, stream: LogStream) {
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            // The request's span (its request_id) on every line logged while it is handled.
+            .with_current_span(true)
+            .with_span_list(false)
             .try_init(),
         LogFormat::Text => builder.compact().try_init(),
     };

@@ -85,6 +85,12 @@ def http(method: str, url: str, body=None, headers=None, timeout: float = 15) ->
         return Response(err.code, dict(err.headers), err.read())
 
 
+def caller() -> dict:
+    """The headers of a known caller: compose requires API_TOKENS_FILE's tokens on backend-api's
+    download and data-api's API (the check script exports the one token it wrote)."""
+    return {"Authorization": f"Bearer {os.environ['ABN_API_TOKEN']}"}
+
+
 def bounded_wait(what: str, probe, attempts: int, pause: float = 0.5):
     """Calls probe until it returns a truthy value, at most `attempts` times."""
     last_error = None
@@ -262,7 +268,10 @@ def check_backend(stack: Stack, checks: Checks) -> None:
     r = http("GET", stack.url("backend-api", "/health_check"))
     checks.expect(r.status == 200 and r.text().strip() == "healthy", "backend-api GET /health_check", r.text()[:200])
     # Through the private network by compose name: hickory-dns resolving inside a scratch image.
-    r = http("GET", stack.url("backend-api", "/download_external_logs?limit=5"), timeout=40)
+    r = http("GET", stack.url("backend-api", "/download_external_logs?limit=5"))
+    checks.expect(r.status == 401 and {k.lower(): v for k, v in r.headers.items()}.get("www-authenticate") == "Bearer" and r.json().get("code") == "invalid_token",
+                  "backend-api refuses a download without a caller token (401 JSON, WWW-Authenticate)", r.text()[:200])
+    r = http("GET", stack.url("backend-api", "/download_external_logs?limit=5"), headers=caller(), timeout=40)
     lines = [json.loads(line) for line in r.text().splitlines() if line.strip()]
     checks.expect(
         r.status == 200 and len(lines) == 5,
@@ -278,21 +287,27 @@ def check_backend(stack: Stack, checks: Checks) -> None:
     logs = run(["docker", "logs", stack.container("backend-api")], check=False)
     logs += run(["docker", "logs", stack.container("log-provider")], check=False)
     checks.expect(stack.key not in logs, "the key appears in no container log line")
+    checks.expect(os.environ["ABN_API_TOKEN"] not in logs and '"caller":"container-check"' in logs,
+                  "the caller's name is in backend-api's access log, its token in no log line")
     # The key is a compose secret read through the *_FILE variables: not in any container's
     # environment, so `docker inspect` does not show it.
     for service in ("backend-api", "log-provider"):
         env = stack.inspect(service)["Config"]["Env"] or []
         checks.expect(not any(stack.key in e for e in env) and any(e.endswith("=/run/secrets/integration_key") for e in env),
                       f"{service} reads the key from /run/secrets/integration_key, not from its environment")
+    for service in ("backend-api", "data-api"):
+        env = stack.inspect(service)["Config"]["Env"] or []
+        checks.expect(not any(os.environ["ABN_API_TOKEN"] in e for e in env) and "API_TOKENS_FILE=/run/secrets/api_tokens" in env,
+                      f"{service} reads the callers' tokens from /run/secrets/api_tokens, not from its environment")
 
 
 def post_record(stack: Stack, message: str, timeout: float = 15) -> Response:
-    return http("POST", stack.url("data-api", "/logs"), body={"message": message, "level": "info"}, timeout=timeout)
+    return http("POST", stack.url("data-api", "/logs"), body={"message": message, "level": "info"}, headers=caller(), timeout=timeout)
 
 
 def read_records(stack: Stack, limit: int = 1000) -> list[dict]:
     """GET /logs: {"records": [...]}, newest first, at most 1000."""
-    r = http("GET", stack.url("data-api", f"/logs?limit={limit}"))
+    r = http("GET", stack.url("data-api", f"/logs?limit={limit}"), headers=caller())
     if r.status != 200:
         raise CheckFailed(f"GET /logs answered {r.status}: {r.text()[:200]}")
     return r.json()["records"]
@@ -316,7 +331,9 @@ def records_on_volume(stack: Stack) -> dict[str, dict]:
 
 
 def check_data_api(stack: Stack, checks: Checks) -> None:
-    r = http("GET", stack.url("data-api", "/"), timeout=30)
+    r = http("POST", stack.url("data-api", "/logs"), body={"message": "no token", "level": "info"})
+    checks.expect(r.status == 401 and r.json().get("code") == "invalid_token", "data-api refuses a write without a caller token (401 JSON)", r.text()[:200])
+    r = http("GET", stack.url("data-api", "/"), headers=caller(), timeout=30)
     checks.expect(
         r.status == 200 and re.fullmatch(r"Log: (Processing request|Executing task|Preparing data|Performing operation)\.\.\.", r.text().strip()),
         "data-api GET / (legacy answer)",
@@ -327,7 +344,7 @@ def check_data_api(stack: Stack, checks: Checks) -> None:
     checks.expect(r.status == 201 and created.get("id") is not None, "data-api POST /logs 201 with an id", r.text()[:200])
     ids = {str(rec.get("id")) for rec in read_records(stack)}
     checks.expect(str(created["id"]) in ids, "data-api GET /logs returns the new record")
-    r = http("POST", stack.url("data-api", "/logs"), body={"message": "", "level": "info"})
+    r = http("POST", stack.url("data-api", "/logs"), body={"message": "", "level": "info"}, headers=caller())
     checks.expect(400 <= r.status < 500 and "code" in r.json(), "data-api rejects an empty message with a JSON 4xx", r.text()[:200])
     on_disk = records_on_volume(stack)
     checks.expect(
@@ -502,7 +519,7 @@ def check_sigterm(stack: Stack, checks: Checks) -> None:
 
     def slow_request():
         try:
-            in_flight["response"] = http("GET", stack.url("data-api", "/"), timeout=40)
+            in_flight["response"] = http("GET", stack.url("data-api", "/"), headers=caller(), timeout=40)
         except OSError as err:
             in_flight["error"] = err
 

@@ -146,6 +146,28 @@ def test_caller_tokens_come_from_a_mounted_secret() -> None:
     assert volume["secret"] == {"secretName": "callers", "defaultMode": 0o440}
 
 
+def test_data_api_caller_tokens_come_from_a_mounted_secret() -> None:
+    """data-api's apiTokensSecretName: the directory mounted read-only beside the data volume,
+    API_TOKENS_FILE naming the file, and the config-check Job mounting the same Secret (the check
+    reads the file); unset, no token volume."""
+    docs = objects("prod", extra={"data-api": {"apiTokensSecretName": "callers"}})
+    pod = one(docs, "StatefulSet", "abn-stack-data-api")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["API_TOKENS_FILE"] == "/var/run/secrets/abn-stack/api-tokens/api-tokens"
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["api-tokens"] == {"name": "api-tokens", "mountPath": "/var/run/secrets/abn-stack/api-tokens", "readOnly": True}
+    assert mounts["data"]["mountPath"] == "/var/data/logs"
+    volume = next(v for v in pod["volumes"] if v["name"] == "api-tokens")
+    assert volume["secret"] == {"secretName": "callers", "defaultMode": 0o440}
+    job = one(docs, "Job", "abn-stack-data-api-config-check")["spec"]["template"]["spec"]
+    assert {m["name"] for m in job["containers"][0]["volumeMounts"]} == {"api-tokens"}
+    assert next(v for v in job["volumes"] if v["name"] == "api-tokens")["secret"]["secretName"] == "callers"
+    plain = one(objects("prod"), "StatefulSet", "abn-stack-data-api")["spec"]["template"]["spec"]
+    assert "API_TOKENS_FILE" not in {e["name"] for e in plain["containers"][0]["env"]}
+    assert all(v["name"] != "api-tokens" for v in plain.get("volumes", []))
+
+
 def test_env_delivery_is_an_opt_in_that_rolls_the_pods() -> None:
     """integrationKeyDelivery env: the key from the environment, no key volume, and the chart-made
     Secret's checksum on the pod template; file delivery has no such annotation (no rollout)."""

@@ -316,3 +316,46 @@ fn key_file_errors_stop_the_start_and_the_check() {
     let (code, output) = test_support::check_config(BIN, &[], &good_envs);
     assert_eq!((code, output.trim()), (0, "configuration ok"));
 }
+
+/// The binary disables core dumps at start: RLIMIT_CORE is 0, soft and hard (its memory holds
+/// the key). Read from the running process's /proc/<pid>/limits.
+#[test]
+fn core_dumps_are_disabled() {
+    use std::os::unix::process::CommandExt;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut limit) }, 0);
+    assert_ne!(
+        limit.rlim_max, 0,
+        "the hard core limit is 0 already: this test cannot tell"
+    );
+    let mut command = Command::new(BIN);
+    command.env_clear().env("EXTERNAL_INTEGRATION_KEY", KEY);
+    // The child starts with core dumps allowed (soft limit raised to the hard one), so only the
+    // binary itself can bring both to 0.
+    // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
+    unsafe {
+        command.pre_exec(move || {
+            let allowed = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_CORE, &allowed) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let backend = ServiceProcess::start(command);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", backend.pid())).unwrap();
+    let core = limits
+        .lines()
+        .find(|line| line.starts_with("Max core file size"))
+        .expect("a core file size line");
+    let values: Vec<&str> = core.split_whitespace().skip(4).take(2).collect();
+    assert_eq!(values, ["0", "0"], "{core}");
+}

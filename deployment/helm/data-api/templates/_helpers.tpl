@@ -97,6 +97,10 @@ binary owns every other default.
 {{- include "data-api.envVar" (list "DRAIN_PERIOD" $c.drainPeriodSeconds "s") }}
 {{- include "data-api.envVar" (list "SHUTDOWN_TIMEOUT" $c.shutdownTimeoutSeconds "s") }}
 {{- include "data-api.envVar" (list "RUST_LOG" $c.rustLog) }}
+{{- with .Values.apiTokensSecretName }}
+- name: API_TOKENS_FILE
+  value: {{ printf "/var/run/secrets/abn-stack/api-tokens/%s" $.Values.apiTokensSecretKey | quote }}
+{{- end }}
 {{- /* Deprecated map form (chart 0.1.0), still rendered; extraEnv is the list form. */}}
 {{- include "abn-common.envVars" (dict "env" $c.extraEnv "root" $) }}
 {{- end }}
@@ -117,6 +121,7 @@ check Job mounts a scratch volume as `data`: data-api.checkVolumes).
 {{- define "data-api.mounts" -}}
 - name: data
   mountPath: /var/data/logs
+{{- include "data-api.tokenMounts" . }}
 {{- end }}
 
 {{/* The config-check Job's stand-in for the records volume: empty, never the pods' claims. */}}
@@ -124,6 +129,7 @@ check Job mounts a scratch volume as `data`: data-api.checkVolumes).
 - name: data
   emptyDir:
     sizeLimit: 16Mi
+{{- include "data-api.tokenVolumes" . }}
 {{- end }}
 
 {{/* The StatefulSet's own pod fields (abn-common.podSpec adds the shared ones). */}}
@@ -162,6 +168,30 @@ terminationGracePeriodSeconds: {{ include "data-api.terminationGracePeriodSecond
   emptyDir:
     sizeLimit: {{ .Values.persistence.size | quote }}
   {{- end }}
+{{- end }}
+{{- include "data-api.tokenVolumes" . }}
+{{- end }}
+
+{{/*
+The callers' tokens (apiTokensSecretName): the Secret's whole directory read-only, 0440
+(root:<fsGroup> as the kubelet applies it), never a subPath, so a changed Secret reaches the
+running pod and is reloaded live. Empty without the Secret.
+*/}}
+{{- define "data-api.tokenVolumes" -}}
+{{- with .Values.apiTokensSecretName }}
+- name: api-tokens
+  secret:
+    secretName: {{ . }}
+    # 0440
+    defaultMode: 288
+{{- end }}
+{{- end }}
+
+{{- define "data-api.tokenMounts" -}}
+{{- if .Values.apiTokensSecretName }}
+- name: api-tokens
+  mountPath: /var/run/secrets/abn-stack/api-tokens
+  readOnly: true
 {{- end }}
 {{- end }}
 

@@ -3,12 +3,12 @@
 //! a token removed from the file is refused after the live reload, the common endpoints stay
 //! open, and the caller's name (never a token) is in the access log.
 
-use std::process::Command;
 use std::time::Duration;
 
 use test_support::ServiceProcess;
 
-const BIN: &str = env!("CARGO_BIN_EXE_data-api");
+use crate::common::{binary, BIN};
+
 const WRITER_TOKEN: &str = "writer-token-0d9e4c1b7a3f5e28";
 const READER_TOKEN: &str = "reader-token-6b2a8f0c4e1d9735";
 
@@ -41,13 +41,8 @@ async fn the_api_needs_a_known_token_and_the_common_endpoints_do_not() {
         format!("writer:{WRITER_TOKEN}\nreader:{READER_TOKEN}\n"),
     )
     .unwrap();
-    let mut command = Command::new(BIN);
-    command
-        .env_clear()
-        .env("LOG_DIR", dir.path().join("logs"))
-        .env("INSTANCE_ID", "data-api-test")
-        .env("SIMULATED_LATENCY_MS", "0")
-        .env("API_TOKENS_FILE", &tokens);
+    let mut command = binary(&dir.path().join("logs"), "data-api-test");
+    command.env("API_TOKENS_FILE", &tokens);
     let mut data = ServiceProcess::start(command);
     data.wait_ready(200).await;
     let client = reqwest::Client::new();

@@ -13,7 +13,7 @@ use axum::extract::{Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use backon::{ExponentialBuilder, Retryable};
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use platform::config::ConfigError;
 use platform::secret_file::SecretFileError;
 use platform::ApiError;
@@ -32,6 +32,12 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+/// Why a download was cut after its first byte, as a metric label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CutLabels {
+    reason: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallerLabels {
     caller: String,
@@ -43,6 +49,7 @@ pub struct UpstreamMetrics {
     requests: Family<OutcomeLabels, Counter>,
     bytes: Counter,
     callers: Family<CallerLabels, Counter>,
+    truncated: Family<CutLabels, Counter>,
 }
 
 impl UpstreamMetrics {
@@ -51,6 +58,7 @@ impl UpstreamMetrics {
             requests: Family::default(),
             bytes: Counter::default(),
             callers: Family::default(),
+            truncated: Family::default(),
         };
         registry.register(
             "backend_download_requests",
@@ -66,6 +74,11 @@ impl UpstreamMetrics {
             "backend_upstream_bytes",
             "Bytes streamed from the external log provider to clients",
             metrics.bytes.clone(),
+        );
+        registry.register(
+            "backend_upstream_truncated",
+            "Downloads cut after their first byte, by reason: idle (EXTERNAL_LOGS_READ_IDLE_TIMEOUT), stream_timeout (EXTERNAL_LOGS_STREAM_TIMEOUT), broken (the provider's stream failed)",
+            metrics.truncated.clone(),
         );
         metrics
     }
@@ -127,6 +140,7 @@ struct Upstream {
     first_byte_budget: Duration,
     retries: u32,
     stream_timeout: Duration,
+    read_idle_timeout: Duration,
 }
 
 /// Why a download failed before its first byte. Messages never contain the key.
@@ -138,7 +152,53 @@ enum UpstreamError {
     Refused(u16),
     #[error("the log provider is unavailable: {0}")]
     Unavailable(String),
+    #[error("the log provider redirected (HTTP {0}) to another origin; not followed with the key")]
+    Redirected(u16),
 }
+
+/// Why a stream was cut after its first byte: the client's download ends without its clean end
+/// (HTTP/1: no last chunk; HTTP/2: a reset), so it cannot be taken for a complete one.
+#[derive(Debug, thiserror::Error)]
+enum StreamCut {
+    #[error("the log provider sent nothing for {0:?} (EXTERNAL_LOGS_READ_IDLE_TIMEOUT)")]
+    Idle(Duration),
+    #[error("the log provider stream broke off: {0}")]
+    Broken(String),
+    #[error("the download exceeded EXTERNAL_LOGS_STREAM_TIMEOUT")]
+    StreamTimeout,
+}
+
+impl StreamCut {
+    fn reason(&self) -> &'static str {
+        match self {
+            StreamCut::Idle(_) => "idle",
+            StreamCut::Broken(_) => "broken",
+            StreamCut::StreamTimeout => "stream_timeout",
+        }
+    }
+}
+
+/// Redirects are followed only within the provider's own origin (scheme, host and port): every
+/// attempt carries the key, and reqwest's default policy would follow one to `http://` or to
+/// another host. Another origin's redirect is answered as such (502 `provider_redirect_refused`).
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if !same_origin {
+            attempt.stop()
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// Same-origin redirects followed before giving up.
+const MAX_REDIRECTS: usize = 5;
 
 impl UpstreamError {
     /// Only transient failures are worth another attempt.
@@ -161,6 +221,7 @@ impl ExternalLogs {
             Some(integration) => {
                 let client = platform::http_client::builder()
                     .connect_timeout(config.connect_timeout)
+                    .redirect(same_origin_redirects())
                     .user_agent(concat!("abn-stack-backend-api/", env!("CARGO_PKG_VERSION")))
                     .build()
                     .map_err(|e| {
@@ -185,6 +246,7 @@ impl ExternalLogs {
                     first_byte_budget: config.first_byte_budget,
                     retries: config.retries,
                     stream_timeout: config.stream_timeout,
+                    read_idle_timeout: config.read_idle_timeout,
                 })
             }
         };
@@ -325,6 +387,7 @@ pub async fn download(
                 UpstreamError::Rejected(_) => ("rejected", "provider_rejected_key"),
                 UpstreamError::Refused(_) => ("refused", "provider_refused_request"),
                 UpstreamError::Unavailable(_) => ("unavailable", "provider_unavailable"),
+                UpstreamError::Redirected(_) => ("redirect_refused", "provider_redirect_refused"),
             };
             logs.metrics.count(outcome);
             tracing::warn!(error = %err, "download failed");
@@ -346,17 +409,43 @@ pub async fn download(
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_static("application/x-ndjson"));
     let bytes = logs.metrics.bytes.clone();
-    let body = response
-        .bytes_stream()
+    let truncated = logs.metrics.truncated.clone();
+    let body = idle_bounded(response.bytes_stream(), upstream.read_idle_timeout)
         .inspect_ok(move |chunk| {
             bytes.inc_by(chunk.len() as u64);
         })
-        .inspect_err(|err| tracing::warn!(error = %err, "provider stream broke off mid-transfer"));
+        .inspect_err(move |cut| {
+            truncated
+                .get_or_create(&CutLabels {
+                    reason: cut.reason(),
+                })
+                .inc();
+            tracing::warn!(error = %cut, reason = cut.reason(), "provider stream cut mid-transfer");
+        });
     let mut response = Body::from_stream(body).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, content_type);
     Ok(response)
+}
+
+/// The provider's body, ended with [`StreamCut::Idle`] when no chunk comes within `idle`; after
+/// a cut nothing more is read.
+fn idle_bounded(
+    body: impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send + 'static,
+    idle: Duration,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, StreamCut>> + Send + 'static {
+    let body = Box::pin(body);
+    futures_util::stream::unfold(Some(body), move |state| async move {
+        let mut body = state?;
+        match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(body))),
+            Ok(Some(Err(err))) if err.is_timeout() => Some((Err(StreamCut::StreamTimeout), None)),
+            Ok(Some(Err(err))) => Some((Err(StreamCut::Broken(describe(err))), None)),
+            Ok(None) => None,
+            Err(_) => Some((Err(StreamCut::Idle(idle)), None)),
+        }
+    })
 }
 
 impl Upstream {
@@ -376,6 +465,8 @@ impl Upstream {
         let status = response.status();
         match status.as_u16() {
             200..=299 => Ok(response),
+            // Only another origin's redirect gets here: see `same_origin_redirects`.
+            300..=399 => Err(UpstreamError::Redirected(status.as_u16())),
             401 | 403 => Err(UpstreamError::Rejected(status.as_u16())),
             429 | 500..=599 => Err(UpstreamError::Unavailable(format!(
                 "HTTP {}",

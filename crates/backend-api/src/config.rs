@@ -75,6 +75,20 @@ pub struct Config {
     #[arg(long, env = "EXTERNAL_LOGS_READ_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub read_idle_timeout: Duration,
 
+    /// PEM file of extra CA certificates (a private CA) trusted for the provider, next to the
+    /// system bundle.
+    #[arg(long, env = "EXTERNAL_LOGS_CA_FILE")]
+    pub external_logs_ca_file: Option<PathBuf>,
+
+    /// PEM certificate (chain) presented to a provider that wants mutual TLS; with
+    /// EXTERNAL_LOGS_CLIENT_KEY_FILE.
+    #[arg(long, env = "EXTERNAL_LOGS_CLIENT_CERT_FILE")]
+    pub external_logs_client_cert_file: Option<PathBuf>,
+
+    /// PEM private key of EXTERNAL_LOGS_CLIENT_CERT_FILE (secret).
+    #[arg(long, env = "EXTERNAL_LOGS_CLIENT_KEY_FILE")]
+    pub external_logs_client_key_file: Option<PathBuf>,
+
     /// Dev only: allows an `http://` EXTERNAL_LOGS_URL whose host is not loopback, so the key
     /// travels in clear; warned about at start. Loopback URLs need no flag.
     #[arg(long, env = "EXTERNAL_LOGS_ALLOW_PLAINTEXT", default_value_t = false, action = clap::ArgAction::Set)]
@@ -91,6 +105,24 @@ pub struct Config {
 pub struct Integration {
     pub url: Url,
     pub key: KeySource,
+    pub tls: ClientTls,
+}
+
+/// What the provider client adds to the system bundle: a private CA, a client certificate.
+#[derive(Clone, Default)]
+pub struct ClientTls {
+    pub roots: Vec<reqwest::Certificate>,
+    pub identity: Option<reqwest::Identity>,
+}
+
+/// Never prints the client key.
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("roots", &self.roots.len())
+            .field("identity", &self.identity.is_some())
+            .finish()
+    }
 }
 
 /// Where the key comes from.
@@ -138,6 +170,9 @@ impl Config {
             retries: 2,
             stream_timeout: Duration::from_secs(600),
             read_idle_timeout: Duration::from_secs(30),
+            external_logs_ca_file: None,
+            external_logs_client_cert_file: None,
+            external_logs_client_key_file: None,
             allow_plaintext: false,
             max_limit: DEFAULT_EXTERNAL_LOGS_MAX_LIMIT,
         }
@@ -225,8 +260,65 @@ impl Config {
                 "required when EXTERNAL_LOGS_URL is set (or EXTERNAL_INTEGRATION_KEY_FILE)",
             )
         })?;
-        Ok((Some(Integration { url, key }), warnings))
+        let tls = self.client_tls()?;
+        Ok((Some(Integration { url, key, tls }), warnings))
     }
+}
+
+impl Config {
+    /// Reads the CA and client certificate files now, so a bad one is a start error.
+    fn client_tls(&self) -> Result<ClientTls, ConfigError> {
+        let mut tls = ClientTls::default();
+        if let Some(path) = &self.external_logs_ca_file {
+            let pem = read_pem("EXTERNAL_LOGS_CA_FILE", path)?;
+            tls.roots = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|roots| !roots.is_empty())
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "EXTERNAL_LOGS_CA_FILE",
+                        format!("{}: holds no PEM certificate", path.display()),
+                    )
+                })?;
+        }
+        match (
+            &self.external_logs_client_cert_file,
+            &self.external_logs_client_key_file,
+        ) {
+            (None, None) => {}
+            (Some(cert), Some(key)) => {
+                let mut pem = read_pem("EXTERNAL_LOGS_CLIENT_CERT_FILE", cert)?;
+                pem.push(b'\n');
+                pem.extend(read_pem("EXTERNAL_LOGS_CLIENT_KEY_FILE", key)?);
+                // The cause is not quoted: it could echo key material.
+                let identity = reqwest::Identity::from_pem(&pem).map_err(|_| {
+                    ConfigError::new(
+                        "EXTERNAL_LOGS_CLIENT_CERT_FILE",
+                        "with EXTERNAL_LOGS_CLIENT_KEY_FILE: not a PEM certificate and private key",
+                    )
+                })?;
+                tls.identity = Some(identity);
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "EXTERNAL_LOGS_CLIENT_KEY_FILE",
+                    "required with EXTERNAL_LOGS_CLIENT_CERT_FILE",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "EXTERNAL_LOGS_CLIENT_CERT_FILE",
+                    "required with EXTERNAL_LOGS_CLIENT_KEY_FILE",
+                ))
+            }
+        }
+        Ok(tls)
+    }
+}
+
+fn read_pem(variable: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path)
+        .map_err(|err| ConfigError::new(variable, format!("cannot read {}: {err}", path.display())))
 }
 
 impl Validate for Config {

@@ -152,6 +152,12 @@ enum UpstreamError {
     Refused(u16),
     #[error("the log provider is unavailable: {0}")]
     Unavailable(String),
+    /// The provider's certificate failed verification: nothing was sent, the key included.
+    #[error("the log provider's certificate was refused: {reason}")]
+    Certificate {
+        code: &'static str,
+        reason: &'static str,
+    },
     #[error("the log provider redirected (HTTP {0}) to another origin; not followed with the key")]
     Redirected(u16),
 }
@@ -219,7 +225,15 @@ impl ExternalLogs {
         let upstream = match integration {
             None => None,
             Some(integration) => {
-                let client = platform::http_client::builder()
+                let mut builder = platform::http_client::builder();
+                for root in integration.tls.roots {
+                    builder = builder.add_root_certificate(root);
+                }
+                if let Some(identity) = integration.tls.identity {
+                    builder = builder.identity(identity);
+                }
+                let client = builder
+                    .use_rustls_tls()
                     .connect_timeout(config.connect_timeout)
                     .redirect(same_origin_redirects())
                     .user_agent(concat!("abn-stack-backend-api/", env!("CARGO_PKG_VERSION")))
@@ -388,6 +402,7 @@ pub async fn download(
                 UpstreamError::Refused(_) => ("refused", "provider_refused_request"),
                 UpstreamError::Unavailable(_) => ("unavailable", "provider_unavailable"),
                 UpstreamError::Redirected(_) => ("redirect_refused", "provider_redirect_refused"),
+                UpstreamError::Certificate { code, .. } => ("certificate_refused", code),
             };
             logs.metrics.count(outcome);
             tracing::warn!(error = %err, "download failed");
@@ -461,7 +476,10 @@ impl Upstream {
             .timeout(self.stream_timeout)
             .send()
             .await
-            .map_err(|err| UpstreamError::Unavailable(describe(err)))?;
+            .map_err(|err| match certificate_failure(&err) {
+                Some((code, reason)) => UpstreamError::Certificate { code, reason },
+                None => UpstreamError::Unavailable(describe(err)),
+            })?;
         let status = response.status();
         match status.as_u16() {
             200..=299 => Ok(response),
@@ -475,6 +493,43 @@ impl Upstream {
             other => Err(UpstreamError::Refused(other)),
         }
     }
+}
+
+/// The code and reason of a certificate the TLS handshake refused, found in the error's chain
+/// (an `io::Error` hides its inner error from `source()`: it is unwrapped with `get_ref`).
+fn certificate_failure(err: &reqwest::Error) -> Option<(&'static str, &'static str)> {
+    use rustls::CertificateError as C;
+    let mut link: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = link {
+        let tls = current.downcast_ref::<rustls::Error>();
+        if let Some(rustls::Error::InvalidCertificate(cert)) = tls {
+            return Some(match cert {
+                C::NotValidForName | C::NotValidForNameContext { .. } => (
+                    "provider_certificate_wrong_name",
+                    "it is not valid for the provider's host name",
+                ),
+                C::Expired
+                | C::ExpiredContext { .. }
+                | C::NotValidYet
+                | C::NotValidYetContext { .. } => (
+                    "provider_certificate_expired",
+                    "it is expired or not valid yet",
+                ),
+                C::UnknownIssuer => (
+                    "provider_certificate_unknown_ca",
+                    "it is not signed by a trusted CA (system bundle, EXTERNAL_LOGS_CA_FILE)",
+                ),
+                _ => ("provider_certificate_invalid", "it failed verification"),
+            });
+        }
+        link = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
+    }
+    None
 }
 
 /// A short cause without the URL's query (which is the client's, and may be long).

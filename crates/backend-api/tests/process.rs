@@ -57,6 +57,30 @@ fn bad_configuration_stops_with_exit_2_and_one_line() {
             "EXTERNAL_LOGS_URL",
         ),
         (
+            &[
+                ("EXTERNAL_LOGS_URL", "https://p/v1/logs"),
+                ("EXTERNAL_INTEGRATION_KEY", KEY),
+                ("EXTERNAL_LOGS_CA_FILE", "/nonexistent/ca.pem"),
+            ],
+            "EXTERNAL_LOGS_CA_FILE",
+        ),
+        (
+            &[
+                ("EXTERNAL_LOGS_URL", "https://p/v1/logs"),
+                ("EXTERNAL_INTEGRATION_KEY", KEY),
+                ("EXTERNAL_LOGS_CA_FILE", "/etc/hostname"),
+            ],
+            "EXTERNAL_LOGS_CA_FILE",
+        ),
+        (
+            &[
+                ("EXTERNAL_LOGS_URL", "https://p/v1/logs"),
+                ("EXTERNAL_INTEGRATION_KEY", KEY),
+                ("EXTERNAL_LOGS_CLIENT_CERT_FILE", "/etc/hostname"),
+            ],
+            "EXTERNAL_LOGS_CLIENT_KEY_FILE",
+        ),
+        (
             &[("EXTERNAL_LOGS_READ_IDLE_TIMEOUT", "0s")],
             "EXTERNAL_LOGS_READ_IDLE_TIMEOUT",
         ),

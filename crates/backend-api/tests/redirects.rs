@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
@@ -12,24 +11,6 @@ use axum::routing::get;
 use axum::Router;
 use common::*;
 use test_support::metric;
-
-/// A provider at another origin that counts the requests reaching it and answers one line.
-async fn other_origin() -> (String, Arc<AtomicUsize>) {
-    let reached = Arc::new(AtomicUsize::new(0));
-    let counter = reached.clone();
-    let app = Router::new().route(
-        "/v1/logs",
-        get(move || {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-                "{\"seq\":0}\n"
-            }
-        }),
-    );
-    let addr = serve(app).await;
-    (format!("http://{addr}/v1/logs"), reached)
-}
 
 /// A provider whose `/v1/logs` redirects to `target` and whose `/v1/moved` answers one line.
 async fn redirecting(target: String) -> String {
@@ -51,7 +32,8 @@ async fn redirecting(target: String) -> String {
 
 #[tokio::test]
 async fn a_redirect_to_another_origin_is_a_502_and_never_followed() {
-    let (elsewhere, reached) = other_origin().await;
+    // Another origin that counts the requests reaching it (its answer does not matter).
+    let (elsewhere, reached) = failing_provider(StatusCode::OK).await;
     let provider = redirecting(elsewhere).await;
     let backend = start_backend(config(Some(provider), Some(KEY))).await;
     let response = reqwest::get(format!("{}/download_external_logs", backend.base))
@@ -65,12 +47,7 @@ async fn a_redirect_to_another_origin_is_a_502_and_never_followed() {
         0,
         "the other origin got no request"
     );
-    let metrics = reqwest::get(format!("{}/metrics", backend.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_page(&backend.base).await;
     assert_eq!(
         metric(
             &metrics,

@@ -53,12 +53,7 @@ async fn a_stalled_stream_ends_as_a_reported_truncation() {
         other => panic!("a truncation (a body error), not a clean end: {other:?}"),
     }
 
-    let metrics = reqwest::get(format!("{}/metrics", backend.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_page(&backend.base).await;
     assert_eq!(
         metric(
             &metrics,

@@ -168,6 +168,37 @@ async fn a_private_ca_is_trusted_and_bad_certificates_are_refused_before_any_req
     );
 }
 
+/// The whole path: backend-api downloads from the real log-provider serving HTTPS.
+#[tokio::test]
+async fn downloads_from_the_real_provider_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca();
+    let (cert, key) = leaf(&ca, "localhost", false);
+    let mut provider = log_provider::Config::local(secrecy::SecretString::from(KEY.to_string()));
+    provider.tls_cert_file = Some(write(dir.path(), "tls.crt", &cert.pem()));
+    provider.tls_key_file = Some(write(dir.path(), "tls.key", &key.serialize_pem()));
+    let shutdown = platform::Shutdown::new();
+    let (addr, _task) = test_support::spawn(
+        log_provider::service(provider).await.expect("valid config"),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let ca_file = write(dir.path(), "ca.pem", &ca.cert.pem());
+    let mut config = config(
+        Some(format!("https://localhost:{}/v1/logs", addr.port())),
+        Some(KEY),
+    );
+    config.external_logs_ca_file = Some(ca_file);
+    let backend = start_backend(config).await;
+    let response = reqwest::get(format!("{}/download_external_logs?limit=20", backend.base))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap().lines().count(), 20);
+    shutdown.trigger();
+}
+
 #[tokio::test]
 async fn a_client_certificate_is_presented_for_mutual_tls() {
     let dir = tempfile::tempdir().unwrap();

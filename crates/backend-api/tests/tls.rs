@@ -12,34 +12,10 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use common::*;
-use rcgen::{BasicConstraints, Certificate, CertificateParams, IsCa, KeyPair};
+use test_support::certs::rcgen::{Certificate, KeyPair};
+use test_support::certs::Ca;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-
-struct Ca {
-    cert: Certificate,
-    key: KeyPair,
-}
-
-fn ca() -> Ca {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    Ca { cert, key }
-}
-
-/// A leaf for `name`, signed by `ca`; `expired` puts its validity in the past.
-fn leaf(ca: &Ca, name: &str, expired: bool) -> (Certificate, KeyPair) {
-    let mut params = CertificateParams::new(vec![name.to_string()]).unwrap();
-    if expired {
-        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-    }
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca.cert, &ca.key).unwrap();
-    (cert, key)
-}
 
 /// An HTTPS provider with `cert`; with `client_ca`, it demands a client certificate it signed.
 /// Returns its port and the count of HTTP requests that reached it.
@@ -118,13 +94,13 @@ async fn download(port: u16, configure: impl FnOnce(&mut backend_api::Config)) -
 #[tokio::test]
 async fn a_private_ca_is_trusted_and_bad_certificates_are_refused_before_any_request() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = ca();
+    let ca = Ca::new();
     let ca_file = write(dir.path(), "ca.pem", &ca.cert.pem());
     let trust = |config: &mut backend_api::Config| {
         config.external_logs_ca_file = Some(ca_file.clone());
     };
 
-    let (cert, key) = leaf(&ca, "localhost", false);
+    let (cert, key) = ca.leaf("localhost", false);
     let (port, reached) = tls_provider(&cert, &key, None).await;
     assert_eq!(
         download(port, trust).await,
@@ -143,7 +119,7 @@ async fn a_private_ca_is_trusted_and_bad_certificates_are_refused_before_any_req
         "no request with an unknown CA"
     );
 
-    let (cert, key) = leaf(&ca, "other.example", false);
+    let (cert, key) = ca.leaf("other.example", false);
     let (port, reached) = tls_provider(&cert, &key, None).await;
     assert_eq!(
         download(port, trust).await,
@@ -155,7 +131,7 @@ async fn a_private_ca_is_trusted_and_bad_certificates_are_refused_before_any_req
         "no request to a wrong name"
     );
 
-    let (cert, key) = leaf(&ca, "localhost", true);
+    let (cert, key) = ca.leaf("localhost", true);
     let (port, reached) = tls_provider(&cert, &key, None).await;
     assert_eq!(
         download(port, trust).await,
@@ -172,8 +148,8 @@ async fn a_private_ca_is_trusted_and_bad_certificates_are_refused_before_any_req
 #[tokio::test]
 async fn downloads_from_the_real_provider_over_https() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = ca();
-    let (cert, key) = leaf(&ca, "localhost", false);
+    let ca = Ca::new();
+    let (cert, key) = ca.leaf("localhost", false);
     let mut provider = log_provider::Config::local(secrecy::SecretString::from(KEY.to_string()));
     provider.tls_cert_file = Some(write(dir.path(), "tls.crt", &cert.pem()));
     provider.tls_key_file = Some(write(dir.path(), "tls.key", &key.serialize_pem()));
@@ -202,11 +178,11 @@ async fn downloads_from_the_real_provider_over_https() {
 #[tokio::test]
 async fn a_client_certificate_is_presented_for_mutual_tls() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = ca();
+    let ca = Ca::new();
     let ca_file = write(dir.path(), "ca.pem", &ca.cert.pem());
-    let (cert, key) = leaf(&ca, "localhost", false);
+    let (cert, key) = ca.leaf("localhost", false);
     let (port, reached) = tls_provider(&cert, &key, Some(&ca)).await;
-    let (client, client_key) = leaf(&ca, "backend-api", false);
+    let (client, client_key) = ca.leaf("backend-api", false);
     let cert_file = write(dir.path(), "client.pem", &client.pem());
     let key_file = write(dir.path(), "client.key", &client_key.serialize_pem());
 

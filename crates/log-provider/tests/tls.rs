@@ -4,30 +4,15 @@
 
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, Certificate, CertificateParams, IsCa, KeyPair};
+use test_support::certs::Ca;
 use test_support::ServiceProcess;
 
 const BIN: &str = env!("CARGO_BIN_EXE_log-provider");
 const KEY: &str = "provider-key-5d0c1e7a9b";
 
-struct Ca {
-    cert: Certificate,
-    key: KeyPair,
-}
-
-fn ca() -> Ca {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    Ca { cert, key }
-}
-
 /// A leaf for 127.0.0.1 signed by `ca`: its PEM certificate and key.
 fn leaf(ca: &Ca) -> (String, String) {
-    let params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca.cert, &ca.key).unwrap();
+    let (cert, key) = ca.leaf("127.0.0.1", false);
     (cert.pem(), key.serialize_pem())
 }
 
@@ -44,7 +29,7 @@ fn client(ca: &Ca) -> reqwest::Client {
 #[tokio::test(flavor = "multi_thread")]
 async fn serves_https_and_a_replaced_certificate_without_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let (first, second) = (ca(), ca());
+    let (first, second) = (Ca::new(), Ca::new());
     let (cert, key) = leaf(&first);
     let cert_file = dir.path().join("tls.crt");
     let key_file = dir.path().join("tls.key");

@@ -9,6 +9,7 @@
 //! - [`contract`]: the bounds a served OpenAPI document declares, and strategies of the RFC 3339
 //!   date-times it allows and of near misses, for property tests of the parsers against it.
 
+pub mod certs;
 pub mod contract;
 
 use std::io::{BufRead, BufReader, Read};

@@ -91,8 +91,18 @@ async fn run(cli: Cli, shutdown: Shutdown) -> Result<(), String> {
     let mut backend = backend_api::Config::local();
     backend.server = ServerArgs::local(cli.backend_addr);
     backend.simulated_latency_ms = cli.api_latency_ms;
+    // The provider runs in this process: plain HTTP to it never leaves the machine. An
+    // unspecified bind (0.0.0.0) is reached over loopback; any other address is this machine's
+    // own, which backend-api cannot tell from a remote one, hence the flag.
+    let provider_addr = match provider.local_addr() {
+        addr if addr.ip().is_unspecified() => {
+            std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port()))
+        }
+        addr => addr,
+    };
+    backend.allow_plaintext = !provider_addr.ip().is_loopback();
     backend.external_logs_url = Some(
-        format!("http://{}/v1/logs", provider.local_addr())
+        format!("http://{provider_addr}/v1/logs")
             .parse()
             .expect("a socket address makes a valid URL"),
     );

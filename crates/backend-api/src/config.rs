@@ -70,6 +70,30 @@ pub struct Config {
     #[arg(long, env = "EXTERNAL_LOGS_STREAM_TIMEOUT", default_value = "10m", value_parser = parse_duration)]
     pub stream_timeout: Duration,
 
+    /// Longest the provider's body may stay silent mid-stream; beyond it the download ends as a
+    /// reported truncation (a partition must not hold a client for the whole stream timeout).
+    #[arg(long, env = "EXTERNAL_LOGS_READ_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub read_idle_timeout: Duration,
+
+    /// PEM file of extra CA certificates (a private CA) trusted for the provider, next to the
+    /// system bundle.
+    #[arg(long, env = "EXTERNAL_LOGS_CA_FILE")]
+    pub external_logs_ca_file: Option<PathBuf>,
+
+    /// PEM certificate (chain) presented to a provider that wants mutual TLS; with
+    /// EXTERNAL_LOGS_CLIENT_KEY_FILE.
+    #[arg(long, env = "EXTERNAL_LOGS_CLIENT_CERT_FILE")]
+    pub external_logs_client_cert_file: Option<PathBuf>,
+
+    /// PEM private key of EXTERNAL_LOGS_CLIENT_CERT_FILE (secret).
+    #[arg(long, env = "EXTERNAL_LOGS_CLIENT_KEY_FILE")]
+    pub external_logs_client_key_file: Option<PathBuf>,
+
+    /// Dev only: allows an `http://` EXTERNAL_LOGS_URL whose host is not loopback, so the key
+    /// travels in clear; warned about at start. Loopback URLs need no flag.
+    #[arg(long, env = "EXTERNAL_LOGS_ALLOW_PLAINTEXT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_plaintext: bool,
+
     /// Largest `limit` passed to the provider, in lines; larger ones are refused before calling
     /// out. Set it to the provider's own bound.
     #[arg(long, env = "EXTERNAL_LOGS_MAX_LIMIT", default_value_t = DEFAULT_EXTERNAL_LOGS_MAX_LIMIT, value_parser = clap::value_parser!(u64).range(1..))]
@@ -81,6 +105,24 @@ pub struct Config {
 pub struct Integration {
     pub url: Url,
     pub key: KeySource,
+    pub tls: ClientTls,
+}
+
+/// What the provider client adds to the system bundle: a private CA, a client certificate.
+#[derive(Clone, Default)]
+pub struct ClientTls {
+    pub roots: Vec<reqwest::Certificate>,
+    pub identity: Option<reqwest::Identity>,
+}
+
+/// Never prints the client key.
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("roots", &self.roots.len())
+            .field("identity", &self.identity.is_some())
+            .finish()
+    }
 }
 
 /// Where the key comes from.
@@ -127,6 +169,11 @@ impl Config {
             first_byte_budget: Duration::from_secs(30),
             retries: 2,
             stream_timeout: Duration::from_secs(600),
+            read_idle_timeout: Duration::from_secs(30),
+            external_logs_ca_file: None,
+            external_logs_client_cert_file: None,
+            external_logs_client_key_file: None,
+            allow_plaintext: false,
             max_limit: DEFAULT_EXTERNAL_LOGS_MAX_LIMIT,
         }
     }
@@ -152,6 +199,12 @@ impl Config {
                     "must be shorter than EXTERNAL_LOGS_TIMEOUT ({})",
                     humantime_secs(self.first_byte_budget)
                 ),
+            ));
+        }
+        if self.read_idle_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "EXTERNAL_LOGS_READ_IDLE_TIMEOUT",
+                "must be longer than 0s",
             ));
         }
         let current = non_empty(&self.external_integration_key);
@@ -189,14 +242,83 @@ impl Config {
         let Some(url) = self.external_logs_url.clone() else {
             return Ok((None, warnings));
         };
+        if url.scheme() == "http" && !is_loopback(&url) {
+            if !self.allow_plaintext {
+                return Err(ConfigError::new(
+                    "EXTERNAL_LOGS_URL",
+                    "must be https:// (the key would travel in clear); http:// is accepted for a loopback host, or with EXTERNAL_LOGS_ALLOW_PLAINTEXT=true (dev only)",
+                ));
+            }
+            warnings.0.push(
+                "EXTERNAL_LOGS_ALLOW_PLAINTEXT=true: the integration key travels in clear to a non-loopback host (dev only)"
+                    .to_string(),
+            );
+        }
         let key = key.ok_or_else(|| {
             ConfigError::new(
                 "EXTERNAL_INTEGRATION_KEY",
                 "required when EXTERNAL_LOGS_URL is set (or EXTERNAL_INTEGRATION_KEY_FILE)",
             )
         })?;
-        Ok((Some(Integration { url, key }), warnings))
+        let tls = self.client_tls()?;
+        Ok((Some(Integration { url, key, tls }), warnings))
     }
+}
+
+impl Config {
+    /// Reads the CA and client certificate files now, so a bad one is a start error.
+    fn client_tls(&self) -> Result<ClientTls, ConfigError> {
+        let mut tls = ClientTls::default();
+        if let Some(path) = &self.external_logs_ca_file {
+            let pem = read_pem("EXTERNAL_LOGS_CA_FILE", path)?;
+            tls.roots = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|roots| !roots.is_empty())
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "EXTERNAL_LOGS_CA_FILE",
+                        format!("{}: holds no PEM certificate", path.display()),
+                    )
+                })?;
+        }
+        match (
+            &self.external_logs_client_cert_file,
+            &self.external_logs_client_key_file,
+        ) {
+            (None, None) => {}
+            (Some(cert), Some(key)) => {
+                let mut pem = read_pem("EXTERNAL_LOGS_CLIENT_CERT_FILE", cert)?;
+                pem.push(b'\n');
+                pem.extend(read_pem("EXTERNAL_LOGS_CLIENT_KEY_FILE", key)?);
+                // The cause is not quoted: it could echo key material.
+                let identity = reqwest::Identity::from_pem(&pem).map_err(|_| {
+                    ConfigError::new(
+                        "EXTERNAL_LOGS_CLIENT_CERT_FILE",
+                        "with EXTERNAL_LOGS_CLIENT_KEY_FILE: not a PEM certificate and private key",
+                    )
+                })?;
+                tls.identity = Some(identity);
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "EXTERNAL_LOGS_CLIENT_KEY_FILE",
+                    "required with EXTERNAL_LOGS_CLIENT_CERT_FILE",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "EXTERNAL_LOGS_CLIENT_CERT_FILE",
+                    "required with EXTERNAL_LOGS_CLIENT_KEY_FILE",
+                ))
+            }
+        }
+        Ok(tls)
+    }
+}
+
+fn read_pem(variable: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path)
+        .map_err(|err| ConfigError::new(variable, format!("cannot read {}: {err}", path.display())))
 }
 
 impl Validate for Config {
@@ -219,6 +341,18 @@ fn non_empty(key: &Option<SecretString>) -> Option<SecretString> {
 
 fn humantime_secs(d: Duration) -> String {
     format!("{}s", d.as_secs_f64())
+}
+
+/// Whether the URL's host is this machine: plain HTTP there never crosses a network.
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
 }
 
 fn parse_url(value: &str) -> Result<Url, String> {
@@ -263,7 +397,7 @@ mod tests {
     fn the_key_file_is_read_at_start_and_excludes_the_variable() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key");
-        let mut c = with(Some("http://p/v1/logs"), None, None);
+        let mut c = with(Some("https://p/v1/logs"), None, None);
         c.external_integration_key_file = Some(path.clone());
         let err = c.integration().unwrap_err();
         assert_eq!(err.variable, "EXTERNAL_INTEGRATION_KEY_FILE");
@@ -283,11 +417,11 @@ mod tests {
 
     #[test]
     fn url_without_key_is_a_start_error() {
-        let err = with(Some("http://p/v1/logs"), None, None)
+        let err = with(Some("https://p/v1/logs"), None, None)
             .integration()
             .unwrap_err();
         assert_eq!(err.variable, "EXTERNAL_INTEGRATION_KEY");
-        let err = with(Some("http://p/v1/logs"), Some("  "), None)
+        let err = with(Some("https://p/v1/logs"), Some("  "), None)
             .integration()
             .unwrap_err();
         assert_eq!(err.variable, "EXTERNAL_INTEGRATION_KEY");
@@ -295,7 +429,7 @@ mod tests {
 
     #[test]
     fn connect_timeout_must_fit_in_the_budget() {
-        let mut c = with(Some("http://p/v1/logs"), Some("k"), None);
+        let mut c = with(Some("https://p/v1/logs"), Some("k"), None);
         c.first_byte_budget = Duration::from_secs(2);
         c.connect_timeout = Duration::from_secs(2);
         let err = c.integration().unwrap_err();
@@ -306,7 +440,7 @@ mod tests {
 
     #[test]
     fn legacy_name_works_with_a_warning() {
-        let (integration, warnings) = with(Some("http://p/v1/logs"), None, Some("k"))
+        let (integration, warnings) = with(Some("https://p/v1/logs"), None, Some("k"))
             .integration()
             .unwrap();
         assert_eq!(value(integration.unwrap().key), "k");
@@ -316,7 +450,7 @@ mod tests {
 
     #[test]
     fn current_name_wins_without_warning() {
-        let (integration, warnings) = with(Some("http://p/v1/logs"), Some("new"), Some("old"))
+        let (integration, warnings) = with(Some("https://p/v1/logs"), Some("new"), Some("old"))
             .integration()
             .unwrap();
         assert_eq!(value(integration.unwrap().key), "new");
@@ -331,10 +465,38 @@ mod tests {
 
     #[test]
     fn key_with_control_characters_is_refused_without_echo() {
-        let err = with(Some("http://p/v1/logs"), Some("abc\ndef"), None)
+        let err = with(Some("https://p/v1/logs"), Some("abc\ndef"), None)
             .integration()
             .unwrap_err();
         assert!(!err.to_string().contains("abc"));
+    }
+
+    #[test]
+    fn plaintext_is_refused_beyond_loopback_unless_allowed() {
+        for url in [
+            "http://p/v1/logs",
+            "http://10.0.0.1/v1/logs",
+            "http://localhost.evil/",
+        ] {
+            let err = with(Some(url), Some("k"), None).integration().unwrap_err();
+            assert_eq!(err.variable, "EXTERNAL_LOGS_URL", "{url}");
+            assert!(err.problem.contains("https://"), "{err}");
+        }
+        for url in [
+            "http://127.0.0.1:5002/v1/logs",
+            "http://localhost:5002/v1/logs",
+            "http://[::1]:5002/v1/logs",
+            "https://p/v1/logs",
+        ] {
+            let (_, warnings) = with(Some(url), Some("k"), None).integration().unwrap();
+            assert!(warnings.0.is_empty(), "{url}: {:?}", warnings.0);
+        }
+        let mut c = with(Some("http://p/v1/logs"), Some("k"), None);
+        c.allow_plaintext = true;
+        let (integration, warnings) = c.integration().unwrap();
+        assert!(integration.is_some());
+        assert_eq!(warnings.0.len(), 1);
+        assert!(warnings.0[0].contains("EXTERNAL_LOGS_ALLOW_PLAINTEXT"));
     }
 
     #[test]
@@ -348,7 +510,7 @@ mod tests {
     #[test]
     fn debug_output_redacts_the_key() {
         let c = with(
-            Some("http://p/v1/logs"),
+            Some("https://p/v1/logs"),
             Some("topsecret"),
             Some("legacysecret"),
         );

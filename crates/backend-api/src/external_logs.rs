@@ -13,7 +13,7 @@ use axum::extract::{Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use backon::{ExponentialBuilder, Retryable};
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use platform::callers::CallerName;
 use platform::config::ConfigError;
 use platform::secret_file::SecretFileError;
@@ -33,6 +33,12 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+/// Why a download was cut after its first byte, as a metric label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CutLabels {
+    reason: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallerLabels {
     caller: String,
@@ -44,6 +50,7 @@ pub struct UpstreamMetrics {
     requests: Family<OutcomeLabels, Counter>,
     bytes: Counter,
     callers: Family<CallerLabels, Counter>,
+    truncated: Family<CutLabels, Counter>,
 }
 
 impl UpstreamMetrics {
@@ -52,6 +59,7 @@ impl UpstreamMetrics {
             requests: Family::default(),
             bytes: Counter::default(),
             callers: Family::default(),
+            truncated: Family::default(),
         };
         registry.register(
             "backend_download_requests",
@@ -67,6 +75,11 @@ impl UpstreamMetrics {
             "backend_upstream_bytes",
             "Bytes streamed from the external log provider to clients",
             metrics.bytes.clone(),
+        );
+        registry.register(
+            "backend_upstream_truncated",
+            "Downloads cut after their first byte, by reason: idle (EXTERNAL_LOGS_READ_IDLE_TIMEOUT), stream_timeout (EXTERNAL_LOGS_STREAM_TIMEOUT), broken (the provider's stream failed)",
+            metrics.truncated.clone(),
         );
         metrics
     }
@@ -128,6 +141,7 @@ struct Upstream {
     first_byte_budget: Duration,
     retries: u32,
     stream_timeout: Duration,
+    read_idle_timeout: Duration,
 }
 
 /// Why a download failed before its first byte. Messages never contain the key.
@@ -139,7 +153,59 @@ enum UpstreamError {
     Refused(u16),
     #[error("the log provider is unavailable: {0}")]
     Unavailable(String),
+    /// The provider's certificate failed verification: nothing was sent, the key included.
+    #[error("the log provider's certificate was refused: {reason}")]
+    Certificate {
+        code: &'static str,
+        reason: &'static str,
+    },
+    #[error("the log provider redirected (HTTP {0}) to another origin; not followed with the key")]
+    Redirected(u16),
 }
+
+/// Why a stream was cut after its first byte: the client's download ends without its clean end
+/// (HTTP/1: no last chunk; HTTP/2: a reset), so it cannot be taken for a complete one.
+#[derive(Debug, thiserror::Error)]
+enum StreamCut {
+    #[error("the log provider sent nothing for {0:?} (EXTERNAL_LOGS_READ_IDLE_TIMEOUT)")]
+    Idle(Duration),
+    #[error("the log provider stream broke off: {0}")]
+    Broken(String),
+    #[error("the download exceeded EXTERNAL_LOGS_STREAM_TIMEOUT")]
+    StreamTimeout,
+}
+
+impl StreamCut {
+    fn reason(&self) -> &'static str {
+        match self {
+            StreamCut::Idle(_) => "idle",
+            StreamCut::Broken(_) => "broken",
+            StreamCut::StreamTimeout => "stream_timeout",
+        }
+    }
+}
+
+/// Redirects are followed only within the provider's own origin (scheme, host and port): every
+/// attempt carries the key, and reqwest's default policy would follow one to `http://` or to
+/// another host. Another origin's redirect is answered as such (502 `provider_redirect_refused`).
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if !same_origin {
+            attempt.stop()
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// Same-origin redirects followed before giving up.
+const MAX_REDIRECTS: usize = 5;
 
 impl UpstreamError {
     /// Only transient failures are worth another attempt.
@@ -160,8 +226,17 @@ impl ExternalLogs {
         let upstream = match integration {
             None => None,
             Some(integration) => {
-                let client = platform::http_client::builder()
+                let mut builder = platform::http_client::builder();
+                for root in integration.tls.roots {
+                    builder = builder.add_root_certificate(root);
+                }
+                if let Some(identity) = integration.tls.identity {
+                    builder = builder.identity(identity);
+                }
+                let client = builder
+                    .use_rustls_tls()
                     .connect_timeout(config.connect_timeout)
+                    .redirect(same_origin_redirects())
                     .user_agent(concat!("abn-stack-backend-api/", env!("CARGO_PKG_VERSION")))
                     .build()
                     .map_err(|e| {
@@ -186,6 +261,7 @@ impl ExternalLogs {
                     first_byte_budget: config.first_byte_budget,
                     retries: config.retries,
                     stream_timeout: config.stream_timeout,
+                    read_idle_timeout: config.read_idle_timeout,
                 })
             }
         };
@@ -335,6 +411,8 @@ async fn download_for(
                 UpstreamError::Rejected(_) => ("rejected", "provider_rejected_key"),
                 UpstreamError::Refused(_) => ("refused", "provider_refused_request"),
                 UpstreamError::Unavailable(_) => ("unavailable", "provider_unavailable"),
+                UpstreamError::Redirected(_) => ("redirect_refused", "provider_redirect_refused"),
+                UpstreamError::Certificate { code, .. } => ("certificate_refused", code),
             };
             logs.metrics.count(outcome);
             tracing::warn!(error = %err, "download failed");
@@ -356,17 +434,43 @@ async fn download_for(
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_static("application/x-ndjson"));
     let bytes = logs.metrics.bytes.clone();
-    let body = response
-        .bytes_stream()
+    let truncated = logs.metrics.truncated.clone();
+    let body = idle_bounded(response.bytes_stream(), upstream.read_idle_timeout)
         .inspect_ok(move |chunk| {
             bytes.inc_by(chunk.len() as u64);
         })
-        .inspect_err(|err| tracing::warn!(error = %err, "provider stream broke off mid-transfer"));
+        .inspect_err(move |cut| {
+            truncated
+                .get_or_create(&CutLabels {
+                    reason: cut.reason(),
+                })
+                .inc();
+            tracing::warn!(error = %cut, reason = cut.reason(), "provider stream cut mid-transfer");
+        });
     let mut response = Body::from_stream(body).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, content_type);
     Ok(response)
+}
+
+/// The provider's body, ended with [`StreamCut::Idle`] when no chunk comes within `idle`; after
+/// a cut nothing more is read.
+fn idle_bounded(
+    body: impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send + 'static,
+    idle: Duration,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, StreamCut>> + Send + 'static {
+    let body = Box::pin(body);
+    futures_util::stream::unfold(Some(body), move |state| async move {
+        let mut body = state?;
+        match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(body))),
+            Ok(Some(Err(err))) if err.is_timeout() => Some((Err(StreamCut::StreamTimeout), None)),
+            Ok(Some(Err(err))) => Some((Err(StreamCut::Broken(describe(err))), None)),
+            Ok(None) => None,
+            Err(_) => Some((Err(StreamCut::Idle(idle)), None)),
+        }
+    })
 }
 
 impl Upstream {
@@ -388,10 +492,15 @@ impl Upstream {
             .timeout(self.stream_timeout)
             .send()
             .await
-            .map_err(|err| UpstreamError::Unavailable(describe(err)))?;
+            .map_err(|err| match certificate_failure(&err) {
+                Some((code, reason)) => UpstreamError::Certificate { code, reason },
+                None => UpstreamError::Unavailable(describe(err)),
+            })?;
         let status = response.status();
         match status.as_u16() {
             200..=299 => Ok(response),
+            // Only another origin's redirect gets here: see `same_origin_redirects`.
+            300..=399 => Err(UpstreamError::Redirected(status.as_u16())),
             401 | 403 => Err(UpstreamError::Rejected(status.as_u16())),
             429 | 500..=599 => Err(UpstreamError::Unavailable(format!(
                 "HTTP {}",
@@ -400,6 +509,43 @@ impl Upstream {
             other => Err(UpstreamError::Refused(other)),
         }
     }
+}
+
+/// The code and reason of a certificate the TLS handshake refused, found in the error's chain
+/// (an `io::Error` hides its inner error from `source()`: it is unwrapped with `get_ref`).
+fn certificate_failure(err: &reqwest::Error) -> Option<(&'static str, &'static str)> {
+    use rustls::CertificateError as C;
+    let mut link: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = link {
+        let tls = current.downcast_ref::<rustls::Error>();
+        if let Some(rustls::Error::InvalidCertificate(cert)) = tls {
+            return Some(match cert {
+                C::NotValidForName | C::NotValidForNameContext { .. } => (
+                    "provider_certificate_wrong_name",
+                    "it is not valid for the provider's host name",
+                ),
+                C::Expired
+                | C::ExpiredContext { .. }
+                | C::NotValidYet
+                | C::NotValidYetContext { .. } => (
+                    "provider_certificate_expired",
+                    "it is expired or not valid yet",
+                ),
+                C::UnknownIssuer => (
+                    "provider_certificate_unknown_ca",
+                    "it is not signed by a trusted CA (system bundle, EXTERNAL_LOGS_CA_FILE)",
+                ),
+                _ => ("provider_certificate_invalid", "it failed verification"),
+            });
+        }
+        link = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
+    }
+    None
 }
 
 /// A short cause without the URL's query (which is the client's, and may be long).

@@ -30,6 +30,15 @@ pub struct Config {
     #[arg(long, env = "PROVIDER_MAX_LIMIT", default_value_t = DEFAULT_MAX_LIMIT, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_limit: u64,
 
+    /// PEM certificate chain to serve HTTPS with (with TLS_KEY_FILE); reloaded live when the
+    /// file changes. Unset: plain HTTP.
+    #[arg(long, env = "TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// PEM private key of TLS_CERT_FILE (secret).
+    #[arg(long, env = "TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+
     /// Delay before answering, to rehearse a slow provider (fault drills and tests).
     #[arg(long, env = "PROVIDER_FIRST_BYTE_DELAY", default_value = "0s", value_parser = parse_duration)]
     pub first_byte_delay: Duration,
@@ -44,6 +53,8 @@ impl Config {
             provider_key_file: None,
             max_limit: DEFAULT_MAX_LIMIT,
             first_byte_delay: Duration::ZERO,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -54,7 +65,8 @@ impl Validate for Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        self.keys().map(drop)
+        self.keys()?;
+        self.tls().map(drop)
     }
 }
 
@@ -86,6 +98,31 @@ impl Config {
             (None, Some(path)) => platform::secret_file::load(path, key_set)
                 .map(|_| KeysSource::File(path.clone()))
                 .map_err(|err| ConfigError::new("PROVIDER_KEY_FILE", err.to_string())),
+        }
+    }
+}
+
+impl Config {
+    /// Both TLS files or neither; read now, so a start and --check-config refuse bad ones.
+    pub fn tls(&self) -> Result<Option<crate::tls::TlsFiles>, ConfigError> {
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ConfigError::new(
+                "TLS_KEY_FILE",
+                "required with TLS_CERT_FILE",
+            )),
+            (None, Some(_)) => Err(ConfigError::new(
+                "TLS_CERT_FILE",
+                "required with TLS_KEY_FILE",
+            )),
+            (Some(cert), Some(key)) => {
+                platform::secret_file::load(cert, |pem| crate::tls::server_config(pem, key))
+                    .map_err(|err| ConfigError::new("TLS_CERT_FILE", err.to_string()))?;
+                Ok(Some(crate::tls::TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }))
+            }
         }
     }
 }

@@ -8,6 +8,7 @@
 mod auth;
 mod config;
 mod logs;
+mod tls;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -50,6 +51,7 @@ impl utoipa::Modify for BearerAuth {
 /// external provider may.
 pub async fn service(config: Config) -> Result<platform::Service, ConfigError> {
     let source = config.keys()?;
+    let tls = config.tls()?;
     let service = platform::Service::new(
         platform::service_info!("log-provider"),
         config.server.clone(),
@@ -64,6 +66,19 @@ pub async fn service(config: Config) -> Result<platform::Service, ConfigError> {
         keys: Arc::new(auth::ProviderKeys::new(keys)),
         max_limit: config.max_limit,
         first_byte_delay: config.first_byte_delay,
+    };
+    let service = match tls {
+        None => service,
+        Some(files) => {
+            let key = files.key.clone();
+            let current = service
+                .watch_secret("tls_certificate", &files.cert, move |pem| {
+                    tls::server_config(pem, &key)
+                })
+                .map_err(|err| ConfigError::new("TLS_CERT_FILE", err.to_string()))?;
+            tracing::info!(cert = %files.cert.display(), "serving HTTPS");
+            service.acceptor(tls::TlsAcceptor::new(current))
+        }
     };
     Ok(service
         .route("/v1/logs", get(logs::download).with_state(state))

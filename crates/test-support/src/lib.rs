@@ -9,10 +9,12 @@
 //! - [`metric`], [`metrics_page`] and [`wait_for_in_flight`]: reading `/metrics` pages.
 //! - [`check_config`]: a binary's `--check-config` verdict on a given environment.
 //! - [`http_abuse`]: the raw-TCP abuse checks every service runs against its own server.
+//! - [`certs`]: a test CA and the certificates it signs (rcgen), for the TLS tests.
 //! - [`contract`]: the bounds a served OpenAPI document declares, and strategies of the RFC 3339
 //!   date-times it allows and of near misses, for property tests of the parsers against it.
 
 mod app;
+pub mod certs;
 pub mod contract;
 mod eventually;
 pub mod http_abuse;

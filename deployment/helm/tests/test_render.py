@@ -24,7 +24,7 @@ KNOWN_ENV = {
     "SIMULATED_LATENCY_MS", "EXTERNAL_LOGS_URL", "EXTERNAL_INTEGRATION_KEY",
     "EXTERNAL_INTEGRATION_KEY_FILE", "PROVIDER_KEY_FILE", "API_TOKENS_FILE", "DOWNLOAD_RATE_LIMIT",
     "EXTERNAL_LOGS_CONNECT_TIMEOUT", "EXTERNAL_LOGS_TIMEOUT", "EXTERNAL_LOGS_RETRIES",
-    "EXTERNAL_LOGS_STREAM_TIMEOUT",
+    "EXTERNAL_LOGS_STREAM_TIMEOUT", "EXTERNAL_LOGS_READ_IDLE_TIMEOUT", "EXTERNAL_LOGS_ALLOW_PLAINTEXT",
     "PROVIDER_KEY", "LOG_DIR", "INSTANCE_ID", "LOG_SEGMENT_BYTES", "LOG_RETENTION_BYTES",
     # health-check's history rotation (crates/health-check/src/cli.rs).
     "HEALTHCHECK_OUTPUT_MAX_BYTES", "HEALTHCHECK_OUTPUT_KEEP_FILES",
@@ -264,6 +264,15 @@ def test_env_vars_are_the_agreed_names(env: str) -> None:
         for container in spec["containers"]:
             names |= {e["name"] for e in container.get("env", [])}
     assert names <= KNOWN_ENV, names - KNOWN_ENV
+
+
+def test_plaintext_to_the_provider_is_allowed_in_dev_only() -> None:
+    """Dev's stand-in provider speaks plain HTTP, so dev sets the dev-only flag; prod must not."""
+    for env, expected in (("dev", "true"), ("prod", None)):
+        docs = objects(env)
+        _, spec = next(p for p in pod_specs(docs) if p[0] == "Deployment/abn-stack-backend-api")
+        env_vars = {e["name"]: e.get("value") for e in spec["containers"][0].get("env", [])}
+        assert env_vars.get("EXTERNAL_LOGS_ALLOW_PLAINTEXT") == expected, (env, env_vars)
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -92,6 +92,16 @@ pub async fn serve(app: Router) -> SocketAddr {
     addr
 }
 
+/// The backend's `/metrics` page.
+pub async fn metrics_page(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 pub async fn json(response: reqwest::Response) -> serde_json::Value {
     assert_eq!(response.headers()["content-type"], "application/json");
     response.json().await.unwrap()

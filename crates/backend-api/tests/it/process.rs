@@ -46,6 +46,42 @@ fn bad_configuration_stops_with_exit_2_and_one_line() {
             ],
             "EXTERNAL_INTEGRATION_KEY",
         ),
+        // The key would travel in clear to a host that is not this machine.
+        (
+            &[
+                ("EXTERNAL_LOGS_URL", "http://log-provider:5002/v1/logs"),
+                ("EXTERNAL_INTEGRATION_KEY", KEY),
+            ],
+            "EXTERNAL_LOGS_URL",
+        ),
+        (
+            &[
+                ("EXTERNAL_LOGS_URL", "https://p/v1/logs"),
+                ("EXTERNAL_INTEGRATION_KEY", KEY),
+                ("EXTERNAL_LOGS_CA_FILE", "/nonexistent/ca.pem"),
+            ],
+            "EXTERNAL_LOGS_CA_FILE",
+        ),
+        (
+            &[
+                ("EXTERNAL_LOGS_URL", "https://p/v1/logs"),
+                ("EXTERNAL_INTEGRATION_KEY", KEY),
+                ("EXTERNAL_LOGS_CA_FILE", "/etc/hostname"),
+            ],
+            "EXTERNAL_LOGS_CA_FILE",
+        ),
+        (
+            &[
+                ("EXTERNAL_LOGS_URL", "https://p/v1/logs"),
+                ("EXTERNAL_INTEGRATION_KEY", KEY),
+                ("EXTERNAL_LOGS_CLIENT_CERT_FILE", "/etc/hostname"),
+            ],
+            "EXTERNAL_LOGS_CLIENT_KEY_FILE",
+        ),
+        (
+            &[("EXTERNAL_LOGS_READ_IDLE_TIMEOUT", "0s")],
+            "EXTERNAL_LOGS_READ_IDLE_TIMEOUT",
+        ),
     ];
     for (envs, variable) in cases {
         let (code, output) = run_to_exit(envs);
@@ -214,6 +250,43 @@ fn check_config_verdicts_without_binding() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("EXTERNAL_INTEGRATION_KEY"), "{out}");
     assert!(!out.contains(KEY), "no secret: {out}");
+}
+
+/// Plain HTTP beyond loopback: --check-config refuses it like a start does; the dev-only flag
+/// lets it start, with a warning in the log.
+#[test]
+fn plaintext_beyond_loopback_needs_the_dev_flag() {
+    let plaintext = [
+        ("EXTERNAL_LOGS_URL", "http://log-provider:5002/v1/logs"),
+        ("EXTERNAL_INTEGRATION_KEY", KEY),
+    ];
+    let (code, out) = test_support::check_config(BIN, &[], &plaintext);
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(out.trim().lines().count(), 1, "one line: {out}");
+    assert!(out.contains("EXTERNAL_LOGS_URL"), "{out}");
+    assert!(!out.contains(KEY), "no secret: {out}");
+
+    let allowed = [
+        plaintext[0],
+        plaintext[1],
+        ("EXTERNAL_LOGS_ALLOW_PLAINTEXT", "true"),
+    ];
+    let (code, out) = test_support::check_config(BIN, &[], &allowed);
+    assert_eq!((code, out.trim()), (0, "configuration ok"));
+    let mut backend = spawn_backend(&allowed);
+    let warning = backend.wait_for_log(|line| {
+        line["level"] == "WARN"
+            && line["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("EXTERNAL_LOGS_ALLOW_PLAINTEXT"))
+    });
+    backend.signal(libc::SIGTERM);
+    assert!(backend.wait().success());
+    assert!(
+        warning.is_some(),
+        "a warning at start: {}",
+        backend.output()
+    );
 }
 
 /// The real binary's `/metrics`: OpenMetrics for Prometheus' own Accept header (and for none),

@@ -30,6 +30,27 @@ fn key_file_errors_stop_the_start_and_the_check() {
             "not both",
         ),
         (vec![], "PROVIDER_KEY"),
+        (
+            vec![("PROVIDER_KEY", KEY.into()), ("TLS_CERT_FILE", file(&good))],
+            "TLS_KEY_FILE",
+        ),
+        (
+            vec![
+                ("PROVIDER_KEY", KEY.into()),
+                ("TLS_CERT_FILE", file(&missing)),
+                ("TLS_KEY_FILE", file(&missing)),
+            ],
+            "TLS_CERT_FILE",
+        ),
+        // A file that is not a PEM certificate.
+        (
+            vec![
+                ("PROVIDER_KEY", KEY.into()),
+                ("TLS_CERT_FILE", file(&good)),
+                ("TLS_KEY_FILE", file(&good)),
+            ],
+            "TLS_CERT_FILE",
+        ),
     ];
     for (envs, expected) in &cases {
         let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -93,6 +93,8 @@ DRAIN_PERIOD; the binary owns every other default.
 {{- include "backend-api.envVar" (list "EXTERNAL_LOGS_TIMEOUT" $c.externalLogsTimeout) }}
 {{- include "backend-api.envVar" (list "EXTERNAL_LOGS_RETRIES" $c.externalLogsRetries) }}
 {{- include "backend-api.envVar" (list "EXTERNAL_LOGS_STREAM_TIMEOUT" $c.externalLogsStreamTimeout) }}
+{{- include "backend-api.envVar" (list "EXTERNAL_LOGS_READ_IDLE_TIMEOUT" $c.externalLogsReadIdleTimeout) }}
+{{- include "backend-api.envVar" (list "EXTERNAL_LOGS_ALLOW_PLAINTEXT" $c.externalLogsAllowPlaintext) }}
 {{- include "backend-api.envVar" (list "REQUEST_TIMEOUT" $c.requestTimeout) }}
 {{- include "backend-api.envVar" (list "DRAIN_PERIOD" $c.drainPeriodSeconds "s") }}
 {{- include "backend-api.envVar" (list "SHUTDOWN_TIMEOUT" $c.shutdownTimeoutSeconds "s") }}

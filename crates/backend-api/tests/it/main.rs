@@ -8,3 +8,6 @@ mod download;
 mod fuzz_query;
 mod legacy;
 mod process;
+mod redirects;
+mod stalls;
+mod tls;

@@ -5,3 +5,4 @@ mod abuse;
 mod fuzz_query;
 mod http;
 mod process;
+mod tls;

@@ -1,15 +1,13 @@
 //! Redirects from the provider: followed within its own origin, never to another one, where the
 //! key would go with the request.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 
+use crate::common::*;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
 use axum::Router;
-use common::*;
 use test_support::metric;
 
 /// A provider whose `/v1/logs` redirects to `target` and whose `/v1/moved` answers one line.

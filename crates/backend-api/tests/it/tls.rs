@@ -3,15 +3,13 @@
 //! any request, so the key is never sent. The provider here is a TLS server on port 0 that
 //! counts the HTTP requests that reach it; certificates are made with rcgen.
 
-mod common;
-
 use std::convert::Infallible;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::common::*;
 use axum::body::Body;
-use common::*;
 use test_support::certs::rcgen::{Certificate, KeyPair};
 use test_support::certs::Ca;
 use tokio_rustls::rustls;
@@ -153,13 +151,10 @@ async fn downloads_from_the_real_provider_over_https() {
     let mut provider = log_provider::Config::local(secrecy::SecretString::from(KEY.to_string()));
     provider.tls_cert_file = Some(write(dir.path(), "tls.crt", &cert.pem()));
     provider.tls_key_file = Some(write(dir.path(), "tls.key", &key.serialize_pem()));
-    let shutdown = platform::Shutdown::new();
-    let (addr, _task) = test_support::spawn(
-        log_provider::service(provider).await.expect("valid config"),
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
+    let provider =
+        test_support::TestApp::start(log_provider::service(provider).await.expect("valid config"))
+            .await;
+    let addr = provider.addr;
     let ca_file = write(dir.path(), "ca.pem", &ca.cert.pem());
     let mut config = config(
         Some(format!("https://localhost:{}/v1/logs", addr.port())),
@@ -172,7 +167,7 @@ async fn downloads_from_the_real_provider_over_https() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap().lines().count(), 20);
-    shutdown.trigger();
+    provider.stop().await;
 }
 
 #[tokio::test]

@@ -1,15 +1,13 @@
 //! A provider whose body stalls mid-stream (a partition after the first byte): the download ends
 //! after EXTERNAL_LOGS_READ_IDLE_TIMEOUT as a truncation the client sees, and the metric counts it.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use common::*;
 use futures_util::StreamExt;
 use test_support::metric;
 

@@ -22,13 +22,13 @@ import concurrent.futures
 import http.client
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from service_process import ServiceProcess, free_port  # noqa: E402
 
 KEY = "hygiene-" + secrets.token_hex(16)
 WRONG_KEY = "wrong-" + secrets.token_hex(16)
@@ -48,12 +48,6 @@ def forms(key):
     }
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Stack:
     def __init__(self, bin_dir, work):
         self.bin_dir, self.work = Path(bin_dir), Path(work)
@@ -61,27 +55,14 @@ class Stack:
         self.responses = []  # (label, bytes)
 
     def start(self, name, label, run_as=None, **env):
-        port = free_port()
-        log = open(self.work / f"{label}.log", "wb")
-        full_env = dict(os.environ, LISTEN_ADDR=f"127.0.0.1:{port}", LOG_FORMAT="json",
-                        RUST_LOG="debug", **env)
-        proc = subprocess.Popen([str(self.bin_dir / name)], env=full_env, stdout=log,
-                                stderr=subprocess.STDOUT,
-                                # As a pod's runAsUser/runAsGroup: that uid and gid only.
-                                **(dict(user=run_as, group=run_as, extra_groups=[])
-                                   if run_as is not None else {}))
-        self.procs.append((label, proc))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{label} exited with {proc.returncode}")
-            try:
-                if self.request(port, "GET", "/readyz", record=False)[0] == 200:
-                    return port
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{label} not ready")
+        service = ServiceProcess(
+            [self.bin_dir / name], env=dict(RUST_LOG="debug", **env),
+            log_path=self.work / f"{label}.log",
+            # As a pod's runAsUser/runAsGroup: that uid and gid only.
+            **(dict(user=run_as, group=run_as, extra_groups=[]) if run_as is not None else {}))
+        self.procs.append((label, service))
+        service.start()
+        return service.port
 
     def request(self, port, method, path, headers=None, body=None, record=True, timeout=30):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -97,14 +78,12 @@ class Stack:
         return response.status, payload
 
     def stop(self):
-        for _, proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for label, proc in self.procs:
+        for _, service in self.procs:
+            service.terminate()
+        for label, service in self.procs:
             try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+                service.stop()
+            except TimeoutError:
                 print(f"{label} did not stop on SIGTERM", file=sys.stderr)
 
 

@@ -39,8 +39,9 @@ def eventually(what, check, bound=30.0, every=0.05):
 
 
 def free_port():
-    """A free loopback port, for the one kind of server that cannot report the port it bound
-    (Prometheus, Alertmanager): the project's own binaries are started on port 0 instead."""
+    """A free loopback port: for servers that cannot report the port they bound (Prometheus,
+    Alertmanager), or as an address where nothing listens. The project's own binaries are
+    started on port 0 instead."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -63,6 +64,7 @@ class ServiceProcess:
         self.lines = []
         self._listening = threading.Event()
         self._reader = None
+        self._signalled = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -105,11 +107,20 @@ class ServiceProcess:
             if log:
                 log.close()
 
+    def terminate(self):
+        """Sends SIGTERM without waiting, so several services drain at once; stop() then waits."""
+        if self.proc is not None and self.proc.poll() is None and not self._signalled:
+            self.proc.send_signal(signal.SIGTERM)
+            self._signalled = True
+
     def stop(self, sig=signal.SIGTERM, bound=30.0):
-        """Signals the process and waits (bounded) for it to exit; returns its exit code."""
+        """Signals the process (unless terminate() did) and waits (bounded) for it to exit;
+        returns its exit code."""
         if self.proc is None or self.proc.poll() is not None:
             return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(sig)
+        if not self._signalled:
+            self.proc.send_signal(sig)
+            self._signalled = True
         try:
             return self.proc.wait(timeout=bound)
         except subprocess.TimeoutExpired:

@@ -6,22 +6,17 @@ the mounted file (a new timestamped folder, the `..data` link renamed over) is r
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "support"))
+from service_process import ServiceProcess  # noqa: E402
+
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "wait-secret-reload"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def swap(volume: Path, generation: int, key: str) -> None:
@@ -43,27 +38,12 @@ def backend(tmp_path: Path):
     volume = tmp_path / "integration-key"
     volume.mkdir()
     swap(volume, 1, "old-key-5d1c9a")
-    port = free_port()
-    env = {"PATH": os.environ.get("PATH", ""), "LISTEN_ADDR": f"127.0.0.1:{port}", "LOG_FORMAT": "json",
-           "EXTERNAL_LOGS_URL": "http://127.0.0.1:9/v1/logs",
-           "EXTERNAL_INTEGRATION_KEY_FILE": str(volume / "integration-key")}
-    log = open(tmp_path / "backend-api.log", "wb")
-    proc = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/metrics"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, "backend-api did not start"
-        time.sleep(0.1)
-    yield url, volume
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    service = ServiceProcess([binary], inherit_env=False, log_path=tmp_path / "backend-api.log", env={
+        "PATH": os.environ.get("PATH", ""),
+        "EXTERNAL_LOGS_URL": "http://127.0.0.1:9/v1/logs",
+        "EXTERNAL_INTEGRATION_KEY_FILE": str(volume / "integration-key")}).start()
+    yield service.url("/metrics"), volume
+    service.stop()
 
 
 def wait(url: str, since: float, timeout: float) -> subprocess.CompletedProcess:

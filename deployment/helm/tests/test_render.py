@@ -161,7 +161,9 @@ def test_data_api_caller_tokens_come_from_a_mounted_secret() -> None:
     volume = next(v for v in pod["volumes"] if v["name"] == "api-tokens")
     assert volume["secret"] == {"secretName": "callers", "defaultMode": 0o440}
     job = one(docs, "Job", "abn-stack-data-api-config-check")["spec"]["template"]["spec"]
-    assert {m["name"] for m in job["containers"][0]["volumeMounts"]} == {"api-tokens"}
+    # The check mounts the tokens as the pods do, beside its scratch stand-in for the records volume.
+    assert {m["name"] for m in job["containers"][0]["volumeMounts"]} == {"api-tokens", "data"}
+    assert next(v for v in job["volumes"] if v["name"] == "data") == {"name": "data", "emptyDir": {"sizeLimit": "16Mi"}}
     assert next(v for v in job["volumes"] if v["name"] == "api-tokens")["secret"]["secretName"] == "callers"
     plain = one(objects("prod"), "StatefulSet", "abn-stack-data-api")["spec"]["template"]["spec"]
     assert "API_TOKENS_FILE" not in {e["name"] for e in plain["containers"][0]["env"]}

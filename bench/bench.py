@@ -25,11 +25,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(REPO / "tests" / "support"))
+from service_process import ServiceProcess, bound_address  # noqa: E402  (the one way to start a binary)
+
 BASELINE = Path(os.environ.get("BASELINE_DIR", HERE / "legacy")).resolve()
 TARGET = Path(os.environ.get("BENCH_TARGET_DIR", REPO / "target" / "release"))
 WORK = Path(os.environ.get("BENCH_WORK_DIR", REPO / "build" / "bench-run"))
 VENV = Path(os.environ["VENV"]) if "VENV" in os.environ else REPO / "build" / "baseline-venv"
-PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", "5700"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LEGACY_WORKERS = 4  # as the legacy containers ran (gunicorn -w 4)
 GIB = 1 << 30
@@ -107,30 +109,28 @@ def http_status(port: int, path: str, timeout: float = 2.0):
         return None
 
 
-def port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
 class Server:
-    """One server process that this driver started (only ever signalled by its own pid)."""
+    """One server process that this driver started (only ever signalled by its own pid), on
+    port 0: its address is read from its "listening" log line (tests/support/service_process.py),
+    so no run races another process for a port. Its output goes straight to WORK/<name>.log."""
 
-    def __init__(self, name, argv, port, ready_path, env=None, workers=0, cwd=None):
-        self.name, self.argv, self.port, self.ready_path = name, argv, port, ready_path
+    def __init__(self, name, argv, ready_path, env=None, workers=0, cwd=None):
+        self.name, self.argv, self.ready_path = name, argv, ready_path
         self.env, self.workers, self.cwd = env or {}, workers, cwd
         self.proc = None
+        self.port = None
 
     def start(self) -> "Server":
-        if not port_free(self.port):
-            raise SystemExit(f"port {self.port} is busy (set BENCH_PORT_BASE)")
-        out = open(WORK / f"{self.name}.log", "ab")
-        env = {**os.environ, **self.env}
-        self.proc = subprocess.Popen(self.argv, env=env, cwd=self.cwd, stdout=out,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        out.close()
-        deadline = time.monotonic() + 120  # the first legacy start may build its venv
+        # The first legacy start may build its venv: 120 s.
+        service = ServiceProcess(self.argv, env=self.env, log_path=WORK / f"{self.name}.log",
+                                 ready_path=None, capture=False, start_bound=120, cwd=self.cwd)
+        try:
+            service.start()
+        except (RuntimeError, TimeoutError) as error:
+            raise SystemExit(f"{self.name} did not start: {str(error).splitlines()[0]}; "
+                             f"see {WORK / (self.name + '.log')}")
+        self.proc, self.port = service.proc, service.port
+        deadline = time.monotonic() + 120
         while http_status(self.port, self.ready_path) is None:
             if self.proc.poll() is not None:
                 raise SystemExit(f"{self.name} exited at start; see {WORK / (self.name + '.log')}")
@@ -170,16 +170,17 @@ class Server:
         self.proc = None
 
 
-def legacy(app: str, port: int, **env) -> Server:
-    return Server(f"legacy-{app}-{port}", [str(BASELINE / "run.sh"), app, str(port), str(LEGACY_WORKERS)],
-                  port, "/health_check", env={"VENV": str(VENV), "PYTHONUNBUFFERED": "1",
-                                              "PYTHONDONTWRITEBYTECODE": "1", **env},
+def legacy(app: str, label: str, **env) -> Server:
+    """gunicorn on port 0 (it logs "Listening at: http://127.0.0.1:PORT")."""
+    return Server(f"legacy-{app}-{label}", [str(BASELINE / "run.sh"), app, "0", str(LEGACY_WORKERS)],
+                  "/health_check", env={"VENV": str(VENV), "PYTHONUNBUFFERED": "1",
+                                        "PYTHONDONTWRITEBYTECODE": "1", **env},
                   workers=LEGACY_WORKERS)
 
 
-def rust(binary: str, port: int, ready_path="/healthz", **env) -> Server:
-    return Server(f"{binary}-{port}", [str(TARGET / binary)], port, ready_path,
-                  env={"LISTEN_ADDR": f"127.0.0.1:{port}", "LOG_FORMAT": "json", **env})
+def rust(binary: str, label: str, ready_path="/healthz", **env) -> Server:
+    """A Rust service; ServiceProcess sets LISTEN_ADDR=127.0.0.1:0 and LOG_FORMAT=json."""
+    return Server(f"{binary}-{label}", [str(TARGET / binary)], ready_path, env=env)
 
 
 class Sampler:
@@ -286,12 +287,10 @@ def settle(seconds: float = 1.0) -> None:
 
 def scenario_health(cfg) -> dict:
     """/health_check at 64 connections: legacy, backend-api and the bare hyper server."""
-    ports = {"legacy": PORT_BASE, "rust": PORT_BASE + 1, "hello": PORT_BASE + 2}
     servers = {
-        "legacy": legacy("backend_api", ports["legacy"]),
-        "rust": rust("backend-api", ports["rust"]),
-        "hello": Server("hello-hyper", [str(TARGET / "hello-hyper"), f"127.0.0.1:{ports['hello']}"],
-                        ports["hello"], "/"),
+        "legacy": legacy("backend_api", "health"),
+        "rust": rust("backend-api", "health"),
+        "hello": Server("hello-hyper", [str(TARGET / "hello-hyper"), "127.0.0.1:0"], "/"),
     }
     out = {name: {"rounds": []} for name in servers}
     try:
@@ -319,9 +318,8 @@ def scenario_health(cfg) -> dict:
 def scenario_accesslog(cfg) -> dict:
     """The access log's own cost: backend-api /health_check at 64 connections with ACCESS_LOG on
     (the default: one JSON line per request to its log file) and off, alternating rounds."""
-    ports = {"on": PORT_BASE + 62, "off": PORT_BASE + 63}
-    servers = {"on": rust("backend-api", ports["on"]),
-               "off": rust("backend-api", ports["off"], ACCESS_LOG="off")}
+    servers = {"on": rust("backend-api", "accesslog-on"),
+               "off": rust("backend-api", "accesslog-off", ACCESS_LOG="off")}
     out = {name: {"rounds": []} for name in servers}
     try:
         for server in servers.values():
@@ -350,7 +348,7 @@ def scenario_api1(cfg) -> dict:
     conns, duration = 1000, cfg.api_duration
     probe_for = max(1.0, duration - 2.0)
     out = {"legacy": {"rounds": []}, "rust": {"rounds": []}}
-    rust_server = rust("backend-api", PORT_BASE + 11, SIMULATED_LATENCY_MS="500").start()
+    rust_server = rust("backend-api", "api1", SIMULATED_LATENCY_MS="500").start()
     try:
         settle(0.5)
         out["rust"]["idle_fresh_kib"] = rust_server.rss_kib()
@@ -358,7 +356,7 @@ def scenario_api1(cfg) -> dict:
             for name in alternating(["legacy", "rust"], r):
                 # The legacy server is started fresh per round: after a 1,000-connection load its
                 # 4 workers have minutes of queued requests left (RESULTS.md).
-                server = legacy("backend_api", PORT_BASE + 10).start() if name == "legacy" else rust_server
+                server = legacy("backend_api", "api1").start() if name == "legacy" else rust_server
                 probe_path = "/health_check" if name == "legacy" else "/healthz"  # legacy has no /healthz
                 holder = {}
                 idle_probe = None
@@ -443,8 +441,8 @@ def scenario_data(cfg) -> dict:
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
     servers = {
-        "legacy_get": legacy("data_api", PORT_BASE + 20, SIMULATED_DELAY_SCALE="0", LOG_DIR=str(legacy_dir)),
-        "rust": rust("data-api", PORT_BASE + 21, SIMULATED_LATENCY_MS="0", LOG_DIR=str(rust_dir),
+        "legacy_get": legacy("data_api", "data", SIMULATED_DELAY_SCALE="0", LOG_DIR=str(legacy_dir)),
+        "rust": rust("data-api", "data", SIMULATED_LATENCY_MS="0", LOG_DIR=str(rust_dir),
                      INSTANCE_ID="bench"),
     }
     loads = {"legacy_get": ("legacy_get", "/", "report.lua"),
@@ -497,17 +495,36 @@ def scenario_data(cfg) -> dict:
     return out
 
 
-def startup_runs(name, argv, port, path, runs, env=None, cwd=None) -> dict:
-    """Spawn to first 200 on path, polling every millisecond."""
+def listening_port(log_file: Path, proc, t0: float, name: str) -> int:
+    """The port a server started on port 0 names in its "listening" line, polled every
+    millisecond (the startup figures must not wait for a coarser poll)."""
+    with open(log_file, "rb") as log_stream:
+        pending = b""
+        while True:
+            pending += log_stream.read()
+            *complete, pending = pending.split(b"\n")
+            for raw in complete:
+                address = bound_address(raw.decode("utf-8", "replace"))
+                if address:
+                    return int(address.rsplit(":", 1)[1])
+            if time.monotonic() - t0 > 30 or proc.poll() is not None:
+                raise SystemExit(f"{name}: no listening line within 30 s; see {log_file}")
+            time.sleep(0.001)
+
+
+def startup_runs(name, argv, path, runs, env=None, cwd=None) -> dict:
+    """Spawn to first 200 on path, polling every millisecond. Each run listens on port 0 and
+    names its port in its log (a fresh file per run)."""
     times = []
-    env = {**os.environ, **(env or {})}
+    env = {**os.environ, "LISTEN_ADDR": "127.0.0.1:0", "LOG_FORMAT": "json", **(env or {})}
+    log_file = WORK / f"startup-{name.split()[0]}.log"
     for _ in range(runs):
-        if not port_free(port):
-            raise SystemExit(f"port {port} is busy")
         t0 = time.monotonic()
-        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        with open(log_file, "wb") as out:
+            proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
         try:
+            port = listening_port(log_file, proc, t0, name)
             while http_status(port, path) != 200:
                 if time.monotonic() - t0 > 30 or proc.poll() is not None:
                     raise SystemExit(f"{name}: no 200 on {path} within 30 s")
@@ -527,7 +544,7 @@ def startup_runs(name, argv, port, path, runs, env=None, cwd=None) -> dict:
 
 
 def scenario_startup(cfg) -> dict:
-    runs, port = cfg.startup_runs, PORT_BASE + 30
+    runs = cfg.startup_runs
     data_dir = WORK / "data-startup"
     shutil.rmtree(data_dir, ignore_errors=True)
     key = secrets.token_hex(16)
@@ -535,16 +552,14 @@ def scenario_startup(cfg) -> dict:
         # gunicorn started directly (not through run.sh), so bash and the venv check are not timed.
         "legacy": startup_runs("legacy backend_api -w 4",
                                [str(VENV / "bin" / "gunicorn"), "-w", str(LEGACY_WORKERS), "-b",
-                                f"127.0.0.1:{port}", "backend_api:app"], port, "/health_check", runs,
+                                "127.0.0.1:0", "backend_api:app"], "/health_check", runs,
                                env={"PYTHONDONTWRITEBYTECODE": "1"}, cwd=BASELINE),
     }
-    listen = {"LISTEN_ADDR": f"127.0.0.1:{port}", "LOG_FORMAT": "json"}
-    out["backend-api"] = startup_runs("backend-api", [str(TARGET / "backend-api")], port, "/health_check",
-                                      runs, env=listen)
-    out["data-api"] = startup_runs("data-api", [str(TARGET / "data-api")], port, "/readyz", runs,
-                                   env={**listen, "LOG_DIR": str(data_dir), "INSTANCE_ID": "bench"})
-    out["log-provider"] = startup_runs("log-provider", [str(TARGET / "log-provider")], port, "/readyz",
-                                       runs, env={**listen, "PROVIDER_KEY": key})
+    out["backend-api"] = startup_runs("backend-api", [str(TARGET / "backend-api")], "/health_check", runs)
+    out["data-api"] = startup_runs("data-api", [str(TARGET / "data-api")], "/readyz", runs,
+                                   env={"LOG_DIR": str(data_dir), "INSTANCE_ID": "bench"})
+    out["log-provider"] = startup_runs("log-provider", [str(TARGET / "log-provider")], "/readyz",
+                                       runs, env={"PROVIDER_KEY": key})
     shutil.rmtree(data_dir, ignore_errors=True)
     return out
 
@@ -554,13 +569,12 @@ def scenario_idle(cfg) -> dict:
     key = secrets.token_hex(16)
     data_dir = WORK / "data-idle"
     shutil.rmtree(data_dir, ignore_errors=True)
-    port = PORT_BASE + 40
     servers = {
-        "backend-api": rust("backend-api", port),
-        "data-api": rust("data-api", port + 1, LOG_DIR=str(data_dir), INSTANCE_ID="bench"),
-        "log-provider": rust("log-provider", port + 2, PROVIDER_KEY=key),
-        "legacy backend_api": legacy("backend_api", port + 3),
-        "legacy data_api": legacy("data_api", port + 4, LOG_DIR=str(data_dir / "legacy")),
+        "backend-api": rust("backend-api", "idle"),
+        "data-api": rust("data-api", "idle", LOG_DIR=str(data_dir), INSTANCE_ID="bench"),
+        "log-provider": rust("log-provider", "idle", PROVIDER_KEY=key),
+        "legacy backend_api": legacy("backend_api", "idle"),
+        "legacy data_api": legacy("data_api", "idle", LOG_DIR=str(data_dir / "legacy")),
     }
     out = {}
     try:
@@ -594,15 +608,15 @@ def scenario_download(cfg) -> dict:
     header = WORK / "provider-auth-header"
     header.write_text(f"Authorization: Bearer {key}\n")
     header.chmod(0o600)
-    p_port, b_port = PORT_BASE + 50, PORT_BASE + 51
-    provider = rust("log-provider", p_port, PROVIDER_KEY=key, PROVIDER_MAX_LIMIT="1000000000")
-    # backend-api is told the provider's raised bound (a 1 GiB download is over 10M lines).
-    backend = rust("backend-api", b_port, EXTERNAL_LOGS_URL=f"http://127.0.0.1:{p_port}/v1/logs",
-                   EXTERNAL_INTEGRATION_KEY=key, EXTERNAL_LOGS_MAX_LIMIT="1000000000")
+    provider = rust("log-provider", "download", PROVIDER_KEY=key, PROVIDER_MAX_LIMIT="1000000000")
+    backend = None
     out = {"target_bytes": cfg.download_bytes, "rounds": []}
     try:
-        provider.start()
-        backend.start()
+        p_port = provider.start().port
+        # backend-api is told the provider's raised bound (a 1 GiB download is over 10M lines).
+        backend = rust("backend-api", "download", EXTERNAL_LOGS_URL=f"http://127.0.0.1:{p_port}/v1/logs",
+                       EXTERNAL_INTEGRATION_KEY=key, EXTERNAL_LOGS_MAX_LIMIT="1000000000")
+        b_port = backend.start().port
         sample = curl_download(f"http://127.0.0.1:{p_port}/v1/logs?limit=10000", header)
         limit = math.ceil(cfg.download_bytes / (sample["bytes"] / 10000))
         out["limit_lines"] = limit
@@ -629,7 +643,8 @@ def scenario_download(cfg) -> dict:
                 settle()
         out["backend_after_kib"] = backend.rss_kib()
     finally:
-        backend.stop()
+        if backend is not None:
+            backend.stop()
         provider.stop()
         header.unlink(missing_ok=True)
     return out
@@ -637,21 +652,17 @@ def scenario_download(cfg) -> dict:
 
 def scenario_healthcheck(cfg) -> dict:
     """health-check --once over 100 targets, half of them hanging."""
-    hang_port, ok_port = PORT_BASE + 60, PORT_BASE + 61
-    ok = rust("backend-api", ok_port)
+    ok = rust("backend-api", "healthcheck")
     timeout_s = 2.0
-    targets = [f"ok-{i:02}=http://127.0.0.1:{ok_port}/healthz" for i in range(50)]
-    targets += [f"hang-{i:02}=http://127.0.0.1:{hang_port}/hang/{i}" for i in range(50)]
-    out = {"targets": len(targets), "hanging": 50, "timeout_s": timeout_s, "runs": []}
     history = WORK / "health-history.log"
-    # The hanging listener never answers, so its readiness is "the port accepts".
-    hang = subprocess.Popen([sys.executable, str(HERE / "tools" / "hang.py"), str(hang_port)],
-                            stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    # The hanging listener never answers, so it is ready once it names its port.
+    hang = ServiceProcess([sys.executable, HERE / "tools" / "hang.py", "0"], ready_path=None)
     try:
-        deadline = time.monotonic() + 10
-        while port_free(hang_port) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        ok.start()
+        hang_port = hang.start().port
+        ok_port = ok.start().port
+        targets = [f"ok-{i:02}=http://127.0.0.1:{ok_port}/healthz" for i in range(50)]
+        targets += [f"hang-{i:02}=http://127.0.0.1:{hang_port}/hang/{i}" for i in range(50)]
+        out = {"targets": len(targets), "hanging": 50, "timeout_s": timeout_s, "runs": []}
         argv = [str(TARGET / "health-check"), "--once", "--timeout", f"{timeout_s:g}s", "--output", str(history)]
         for r in range(cfg.healthcheck_runs):
             history.unlink(missing_ok=True)
@@ -671,8 +682,7 @@ def scenario_healthcheck(cfg) -> dict:
                           f"{timeout_s:g}s --output FILE")
     finally:
         ok.stop()
-        hang.terminate()
-        hang.wait(timeout=10)
+        hang.stop()
     return out
 
 

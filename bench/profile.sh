@@ -13,19 +13,19 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 OUT="${OUT:-$REPO/bench/results}"
-PORT="${BENCH_PORT_BASE:-5700}"
-PORT=$((PORT + 90))
 export CARGO_TARGET_DIR="$REPO/target/bench-profile"
 CARGO_PROFILE_RELEASE_STRIP=none CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
   cargo build --release --quiet -p backend-api -p hello-hyper
 BIN="$CARGO_TARGET_DIR/release"
 mkdir -p "$OUT" "$REPO/build/bench-run"
 
-profile() {  # NAME URL_PATH COMMAND...
-  local name=$1 path=$2 pid data="$REPO/build/bench-run/perf-$1.data"
+profile() {  # NAME URL_PATH COMMAND... (the server listens on port 0 and logs the port it bound)
+  local name=$1 path=$2 pid data="$REPO/build/bench-run/perf-$1.data" log PORT
+  log="$REPO/build/bench-run/profile-$name.log"
   shift 2
-  "$@" >"$REPO/build/bench-run/profile-$name.log" 2>&1 &
+  "$@" >"$log" 2>&1 &
   pid=$!
+  PORT=$(python3 "$REPO/tests/support/service_process.py" port-in-log "$log")
   for _ in $(seq 1 200); do curl -s -o /dev/null -m 1 "http://127.0.0.1:$PORT$path" && break; sleep 0.05; done
   wrk -t2 -c64 -d10s "http://127.0.0.1:$PORT$path" >"$REPO/build/bench-run/profile-$name.wrk" &
   local wrk_pid=$!
@@ -48,5 +48,5 @@ profile() {  # NAME URL_PATH COMMAND...
   echo "wrote $OUT/profile-$name.txt"
 }
 
-profile backend-api /health_check env LISTEN_ADDR="127.0.0.1:$PORT" LOG_FORMAT=json "$BIN/backend-api"
-profile hello-hyper / "$BIN/hello-hyper" "127.0.0.1:$PORT"
+profile backend-api /health_check env LISTEN_ADDR=127.0.0.1:0 LOG_FORMAT=json "$BIN/backend-api"
+profile hello-hyper / "$BIN/hello-hyper" 127.0.0.1:0

@@ -9,8 +9,7 @@
 #                                       download healthcheck
 #
 # Environment: OUT (results folder), VENV (legacy venv, default build/baseline-venv),
-# BASELINE_DIR (default bench/legacy), BENCH_PORT_BASE (default 5700; ports BASE..BASE+63),
-# BENCH_SKIP_BUILD=1 (use target/release as it is).
+# BASELINE_DIR (default bench/legacy), BENCH_SKIP_BUILD=1 (use target/release as it is).
 # Needs cargo, python3 (3.11), curl, and wrk (installed with apt-get when missing).
 set -euo pipefail
 

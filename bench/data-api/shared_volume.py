@@ -31,31 +31,26 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "support"))
+from service_process import ServiceProcess  # noqa: E402  (port 0, address read from the log)
+
 POST_LUA = REPO / "bench" / "wrk" / "post_logs.lua"
 SEGMENT_BYTES = 16 << 20
 
 
-def start(binary: str, log_dir: Path, instance: str, port: int) -> subprocess.Popen:
-    env = {"LOG_DIR": str(log_dir), "INSTANCE_ID": instance, "LISTEN_ADDR": f"127.0.0.1:{port}",
-           "SIMULATED_LATENCY_MS": "0", "RUST_LOG": "warn", "PATH": os.environ.get("PATH", "")}
-    process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):  # bounded: 10 s
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
-                if answer.status == 200:
-                    return process
-        except OSError:
-            pass
-        time.sleep(0.05)
-    process.kill()
-    raise SystemExit(f"{instance} did not become ready on port {port}")
+def start(binary: str, log_dir: Path, instance: str) -> ServiceProcess:
+    """One data-api on port 0, ready. The access log is off, so its few log lines cost nothing
+    under load (RUST_LOG=warn did the same before, but hid the "listening" line)."""
+    env = {"LOG_DIR": str(log_dir), "INSTANCE_ID": instance, "SIMULATED_LATENCY_MS": "0",
+           "ACCESS_LOG": "off", "PATH": os.environ.get("PATH", "")}
+    return ServiceProcess([binary], env=env, inherit_env=False).start()
 
 
-def stop(processes: list[subprocess.Popen]) -> None:
+def stop(processes: list[ServiceProcess]) -> None:
     for p in processes:
         p.terminate()
     for p in processes:
-        p.wait(timeout=30)
+        p.stop()
 
 
 def wrk(url: str, connections: int, duration: int, lua: Path | None = None) -> subprocess.Popen:
@@ -84,10 +79,10 @@ def metric_sum(port: int, name: str) -> float:
     return sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith(name + " ") or l.startswith(name + "{"))
 
 
-def writes(binary: str, writers: int, duration: int, base_port: int) -> dict[str, float]:
+def writes(binary: str, writers: int, duration: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="shared-bench-") as root:
-        ports = [base_port + i for i in range(writers)]
-        processes = [start(binary, Path(root), f"data-api-{i}", port) for i, port in enumerate(ports)]
+        processes = [start(binary, Path(root), f"data-api-{i}") for i in range(writers)]
+        ports = [p.port for p in processes]
         try:
             split = [64 // writers + (1 if i < 64 % writers else 0) for i in range(writers)]
             loads = [wrk(f"http://127.0.0.1:{p}/logs", c, duration, POST_LUA) for p, c in zip(ports, split)]
@@ -131,13 +126,13 @@ def rchar(pid: int) -> int:
     raise RuntimeError("no rchar")
 
 
-def reads(binary: str, folders: int, records: int, duration: int, port: int) -> dict[str, float]:
+def reads(binary: str, folders: int, records: int, duration: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="shared-bench-") as root:
         for i in range(folders):
             write_folder(Path(root), f"old-{i}", records, time.time() - 86400 + i * 0.0003)
-        reader = start(binary, Path(root), "reader", port)
+        reader = start(binary, Path(root), "reader")
         try:
-            url = f"http://127.0.0.1:{port}/logs?limit=100"
+            url = reader.url("/logs?limit=100")
             with urllib.request.urlopen(url, timeout=10) as answer:
                 page = json.loads(answer.read())["records"]
             assert len(page) == 100, len(page)
@@ -157,17 +152,16 @@ def main() -> None:
     parser.add_argument("--bin", required=True, help="the data-api binary (a release build)")
     parser.add_argument("--duration", type=int, default=10, help="wrk seconds per load")
     parser.add_argument("--records", type=int, default=100_000, help="records per folder for the reads")
-    parser.add_argument("--port", type=int, default=5810)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk missing: apt-get install -y wrk")
     print(f"load average at start: {os.getloadavg()}", file=sys.stderr)
-    rows = [writes(args.bin, n, args.duration, args.port) for n in (1, 2, 3)]
+    rows = [writes(args.bin, n, args.duration) for n in (1, 2, 3)]
     print("| writers on one LOG_DIR | records/s (sum) | records per fdatasync | errors |")
     print("|---|---|---|---|")
     for r in rows:
         print(f"| {r['writers']} | {r['rps']:.0f} | {r['per_sync']:.1f} | {r['errors']:.0f} |")
-    rows = [reads(args.bin, n, args.records, args.duration, args.port + 10) for n in (1, 8)]
+    rows = [reads(args.bin, n, args.records, args.duration) for n in (1, 8)]
     print()
     print(f"| folders of {args.records} records | GET /logs?limit=100 req/s (8 connections) | p50 ms | KiB read per request | errors |")
     print("|---|---|---|---|---|")

@@ -33,7 +33,9 @@ async fn main() {
         eprintln!("hello-hyper: cannot listen on {addr}: {err}");
         std::process::exit(1);
     });
-    eprintln!("hello-hyper listening on {addr}");
+    // The bound address, not the asked one: the bench starts it on port 0 and reads this line.
+    let bound = listener.local_addr().unwrap_or(addr);
+    eprintln!("hello-hyper listening on {bound}");
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _peer)) => stream,

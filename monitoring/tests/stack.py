@@ -3,8 +3,11 @@ binaries; health-check probes one more log-provider that is not scraped, the tar
 stop), a real Prometheus scraping them every second with a derived copy of the rules, and a real
 Alertmanager routing the health-check alerts to a webhook receiver of the test.
 
-Everything binds 127.0.0.1 on free ports and lives under one temporary folder; `Stack.stop`
-kills what it started. Every wait is bounded."""
+The services start on port 0 and name the port they bound in their log
+(tests/support/service_process.py); a restarted service asks for the same port again, so it keeps
+its scrape target. Prometheus and Alertmanager cannot report theirs, so they get a free port
+picked just before they start. Everything lives under one temporary folder; `Stack.stop` kills
+what it started. Every wait is bounded."""
 
 from __future__ import annotations
 
@@ -12,15 +15,13 @@ import json
 import os
 import re
 import secrets
-import signal
-import socket
 import subprocess
+import sys
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,6 +30,9 @@ from typing import IO, Any, Callable
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "tests" / "support"))
+from service_process import ServiceProcess, eventually, free_port  # noqa: E402  (the one way to start a binary)
+
 RULES = REPO_ROOT / "monitoring" / "prometheus" / "abn-stack-rules.yaml"
 INHIBIT_RULES = REPO_ROOT / "monitoring" / "alertmanager" / "inhibit-rules.yaml"
 DASHBOARD = REPO_ROOT / "monitoring" / "grafana" / "abn-stack-dashboard.json"
@@ -40,26 +44,9 @@ LIVE_FOR = "2s"
 LIVE_RANGE = "15s"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_until(what: str, check: Callable[[], Any], timeout: float = 60.0, every: float = 0.5) -> Any:
-    """Polls check() until it returns something truthy; fails naming `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (OSError, ValueError, urllib.error.URLError) as error:
-            last = error
-        else:
-            if last:
-                return last
-        time.sleep(every)
-    raise AssertionError(f"{what}: not within {timeout:.0f}s (last: {last!r})")
+    """service_process.eventually with this suite's pace: Prometheus moves once a second."""
+    return eventually(what, check, timeout, every)
 
 
 def http(url: str, *, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None,
@@ -87,29 +74,31 @@ def derive_rules(text: str) -> str:
 
 @dataclass
 class Service:
-    """One service binary on a fixed loopback port (so a restart keeps its scrape target)."""
+    """One service binary: port 0 on its first start; a restart asks for the port it bound then
+    (so it keeps its scrape target)."""
     name: str
     env: dict[str, str]
     log: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    port: int = 0
+    process: ServiceProcess | None = None
     args: tuple[str, ...] = ()
 
     @property
     def base(self) -> str:
+        assert self.port, f"{self.name} has not started yet"
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, **overrides: str) -> None:
-        env = {"PATH": os.environ.get("PATH", ""), "LISTEN_ADDR": f"127.0.0.1:{self.port}", **self.env, **overrides}
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([str(BIN_DIR / self.name), *self.args], env=env, stdout=log, stderr=log)
-        wait_until(f"{self.name} ready", lambda: http(f"{self.base}/readyz", timeout=2)[0] == 200, timeout=20)
+        env = {"PATH": os.environ.get("PATH", ""), **self.env, **overrides}
+        self.process = ServiceProcess([BIN_DIR / self.name, *self.args], env=env, inherit_env=False,
+                                      log_path=self.log, capture=False, port=self.port, start_bound=20)
+        self.process.start()
+        self.port = self.process.port
 
     def kill(self) -> None:
         """A crash: SIGKILL, no drain."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
+        if self.process:
+            self.process.kill()
         self.process = None
 
 
@@ -117,7 +106,6 @@ class WebhookReceiver:
     """Alertmanager's webhook receiver: keeps every notification body it is sent."""
 
     def __init__(self) -> None:
-        self.port = free_port()
         self.payloads: list[dict[str, Any]] = []
         lock = threading.Lock()
         payloads = self.payloads
@@ -133,7 +121,8 @@ class WebhookReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Hook)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)  # port 0: the OS picks
+        self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -153,8 +142,8 @@ class Stack:
         self.log_dir = root / "data-api-volume"
         self.log_dir.mkdir()
         self.provider = Service("log-provider", {"PROVIDER_KEY": self.provider_key}, root / "log-provider.log")
+        # EXTERNAL_LOGS_URL and HEALTHCHECK_TARGETS name ports known once their targets run (start()).
         self.backend = Service("backend-api", {
-            "EXTERNAL_LOGS_URL": f"http://127.0.0.1:{self.provider.port}/v1/logs",
             "EXTERNAL_INTEGRATION_KEY": self.provider_key,
             # 0.5 s of simulated work would make the load loop slow; the latency fault sets its own.
             "SIMULATED_LATENCY_MS": "20",
@@ -167,14 +156,13 @@ class Stack:
         # the health-check's alert alone.
         self.probed = Service("log-provider", {"PROVIDER_KEY": self.provider_key}, root / "probed.log")
         self.health = Service("health-check", {
-            "HEALTHCHECK_TARGETS": f"probed=http://127.0.0.1:{self.probed.port}/healthz",
             "HEALTHCHECK_INTERVAL": "1s", "HEALTHCHECK_TIMEOUT": "500ms",
             "HEALTHCHECK_OUTPUT": str(root / "health" / "health_check.log"),
         }, root / "health-check.log", args=("serve",))
         self.services = {s.name: s for s in (self.provider, self.backend, self.data, self.health)}
         self.webhook = WebhookReceiver()
-        self.prometheus_port = free_port()
-        self.alertmanager_port = free_port()
+        self.prometheus_port = 0
+        self.alertmanager_port = 0
         self.processes: list[subprocess.Popen[bytes]] = []
         self.logs: list[IO[bytes]] = []
         self.targets_file = root / "targets.json"
@@ -204,8 +192,14 @@ class Stack:
 
     def start(self) -> None:
         self.webhook.thread.start()
-        for service in (self.provider, self.backend, self.data, self.probed, self.health):
+        self.provider.start()
+        self.probed.start()
+        self.backend.env["EXTERNAL_LOGS_URL"] = f"{self.provider.base}/v1/logs"
+        self.health.env["HEALTHCHECK_TARGETS"] = f"probed={self.probed.base}/healthz"
+        for service in (self.backend, self.data, self.health):
             service.start()
+        self.prometheus_port = free_port()
+        self.alertmanager_port = free_port()
         self.write_targets()
         rules = self.root / "abn-stack-rules.live.yaml"
         rules.write_text(derive_rules(RULES.read_text(encoding="utf-8")), encoding="utf-8")

@@ -30,6 +30,7 @@ from pathlib import Path
 
 # The encodings a leaked key is searched in: one definition for both hygiene checks.
 from secret_hygiene import forms
+from service_process import eventually  # noqa: E402  (tests/support: on the path secret_hygiene sets)
 
 SKIP = 77
 KEY = "compose-hygiene-" + secrets.token_hex(16)
@@ -111,17 +112,14 @@ class Stack:
         return response.status
 
     def wait_ready(self, port, bound=90):
-        deadline = time.monotonic() + bound
-        while time.monotonic() < deadline:
+        def ready():
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
                 conn.request("GET", "/readyz")
-                if conn.getresponse().status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"port {port} not ready")
+                return conn.getresponse().status == 200
+            finally:
+                conn.close()
+        eventually(f"the container on port {port} answers /readyz 200", ready, bound, every=0.5)
 
     def volume_files(self):
         """The stack's volumes, copied out of the containers as tar streams."""

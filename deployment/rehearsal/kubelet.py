@@ -5,7 +5,8 @@ limits, and its probes run the way a kubelet runs them.
 What a field means here (anything not listed raises podspec.Unsupported, naming the field):
 - pod: securityContext (runAsUser/Group, runAsNonRoot, fsGroup, fsGroupChangePolicy,
   supplementalGroups, seccompProfile RuntimeDefault/Unconfined), volumes (persistentVolumeClaim,
-  emptyDir, secret, configMap), initContainers then containers (sharing one network namespace),
+  emptyDir (a tmpfs of root:<fsGroup> with a sizeLimit or medium Memory), secret, configMap),
+  initContainers one by one to exit 0, then containers (sharing one network namespace),
   terminationGracePeriodSeconds (SIGTERM, then SIGKILL), activeDeadlineSeconds (a run's bound),
   restartPolicy (a serving container that exits fails the rehearsal; a run's exit code is its
   result). automountServiceAccountToken and enableServiceLinks must be false (no token, no service
@@ -277,8 +278,10 @@ class Kubelet:
         return updated
 
     def _mounts(self, workload: Workload, pod: str, container: dict[str, Any], fs_group: int | None,
-                scratch: list[Any]) -> list[docker.types.Mount]:
+                scratch: list[Any]) -> tuple[list[docker.types.Mount], dict[str, str]]:
+        """The container's volume mounts, and its tmpfs mounts (path -> mount options)."""
         where = f"{workload.kind}/{workload.name}"
+        tmpfs: dict[str, str] = {}
         volumes = {v["name"]: v for v in workload.pod_spec.get("volumes") or []}
         templates = {t["metadata"]["name"] for t in workload.claim_templates}
         mounts = []
@@ -300,9 +303,12 @@ class Kubelet:
             elif "emptyDir" in volume:
                 empty = volume["emptyDir"] or {}
                 if empty.get("medium") == "Memory" or "sizeLimit" in empty:
+                    # What the kubelet makes of it: root:<fsGroup>, setgid, group-writable (or
+                    # world-writable without an fsGroup). Through HostConfig.Tmpfs, whose mount
+                    # options take a gid (a tmpfs Mount takes only a size and a mode).
                     size = int(quantity(empty.get("sizeLimit", "64Mi")))
-                    mode = 0o1777 if fs_group is None else 0o2775
-                    mounts.append(docker.types.Mount(target, None, type="tmpfs", tmpfs_size=size, tmpfs_mode=mode))
+                    owner = "mode=1777" if fs_group is None else f"mode=2775,uid=0,gid={fs_group}"
+                    tmpfs[target] = f"size={size},{owner}" + (",ro" if read_only else "")
                 else:
                     emptydir = self.client.volumes.create(f"abnrh-{self.run_id}-{pod}-{name}", labels=self.labels)
                     self._own(emptydir, fs_group)
@@ -311,7 +317,7 @@ class Kubelet:
             else:
                 folder = self._projected_dir(pod, volume, fs_group, where)
                 mounts.append(docker.types.Mount(target, str(folder), type="bind", read_only=True))
-        return mounts
+        return mounts, tmpfs
 
     # --- pods ------------------------------------------------------------------------------------
 
@@ -352,20 +358,25 @@ class Kubelet:
         where = f"{workload.kind}/{workload.name} pod {pod}"
         spec = workload.pod_spec
         running = RunningPod(workload, pod, {}, {}, [])
+        # Init containers one by one, each to exit 0, on the pod's network under the pod's
+        # hostname: a namespace an exited container held cannot be joined, so the pod's network
+        # namespace is its first app container's (an init container has an address of its own).
+        for container in spec.get("initContainers", []):
+            docker_container = self._create(workload, pod, container, running, None, where, init=True)
+            running.containers[container["name"]] = docker_container
+            docker_container.start()
+            self._wait_exit(running, container["name"], spec.get("activeDeadlineSeconds", 300), where)
         network_owner = None
-        for index, container in enumerate(spec.get("initContainers", []) + spec["containers"]):
-            init = index < len(spec.get("initContainers", []))
+        for container in spec["containers"]:
             docker_container = self._create(workload, pod, container, running, network_owner, where)
             if network_owner is None:
                 network_owner = docker_container
             running.containers[container["name"]] = docker_container
             docker_container.start()
-            if init:
-                self._wait_exit(running, container["name"], spec.get("activeDeadlineSeconds", 300), where)
         return running
 
     def _create(self, workload: Workload, pod: str, container: dict[str, Any], running: RunningPod,
-                network_owner: Any, where: str) -> Any:
+                network_owner: Any, where: str, init: bool = False) -> Any:
         image = self.local_image(container["image"])
         config = image.attrs["Config"]
         image_env = dict(e.split("=", 1) for e in config.get("Env") or [])
@@ -384,30 +395,34 @@ class Kubelet:
         args = [podspec.expand(str(a), env) for a in container.get("args") or []]
         name = f"abnrh-{self.run_id}-{pod}-{container['name']}"[:128]
         labels = {**self.labels, "abn-stack.rehearsal/pod": pod}
-        common = dict(image=image.id, name=name, environment=env, labels=labels,
-                      mounts=self._mounts(workload, pod, container, identity.fs_group, running.scratch),
+        mounts, tmpfs = self._mounts(workload, pod, container, identity.fs_group, running.scratch)
+        common = dict(image=image.id, name=name, environment=env, labels=labels, mounts=mounts, tmpfs=tmpfs,
                       **options)
         if command:
             common["entrypoint"] = command
         common["command"] = args or None
         if network_owner is not None:
             return self.client.containers.create(network_mode=f"container:{network_owner.id}", **common)
+        dns_search = [f"{self.namespace}.svc.cluster.local", "svc.cluster.local", "cluster.local"]
+        if init:
+            # No ports and no Service names: nothing routes to a pod before it runs.
+            return self.client.containers.create(hostname=pod[:63], network=self.network.name,
+                                                 dns_search=dns_search, **common)
         ports = {}
         for c in workload.pod_spec["containers"]:
             for port in c.get("ports") or []:
                 ports[f"{port['containerPort']}/tcp"] = ("127.0.0.1", None)
         created = self.client.containers.create(
-            hostname=pod[:63], ports=ports, network=self.network.name,
-            dns_search=[f"{self.namespace}.svc.cluster.local", "svc.cluster.local", "cluster.local"],
-            **common)
+            hostname=pod[:63], ports=ports, network=self.network.name, dns_search=dns_search, **common)
         # The default attachment has no aliases: reconnect with the pod's Service names.
         self.network.disconnect(created)
         self.network.connect(created, aliases=self.aliases(workload, pod))
         return created
 
     def publish(self, running: RunningPod) -> None:
-        """Reads the 127.0.0.1 ports the engine published for the pod's container ports."""
-        first = next(iter(running.containers.values()))
+        """Reads the 127.0.0.1 ports the engine published for the pod's container ports (on its
+        first app container, which holds the pod's network)."""
+        first = running.containers[running.workload.pod_spec["containers"][0]["name"]]
         first.reload()
         published = first.attrs["NetworkSettings"]["Ports"] or {}
         for container in running.workload.pod_spec["containers"]:
@@ -521,6 +536,31 @@ class Kubelet:
         if code != 0:
             raise PodFailed(self._failure(running, container, f"exited with code {code}", where))
         return code
+
+    def run_client(self, image: str, argv: list[str], name: str, bound_seconds: float = 60) -> tuple[int, str]:
+        """A client inside the cluster network, as a pod with the charts' hardening would be
+        (UID 65532, read-only root, no capabilities, no new privileges), resolving names through
+        the network's DNS with the pods' search list: its exit code and output. Removed after."""
+        created = self.client.containers.create(
+            self.local_image(image).id, entrypoint=argv[:1], command=argv[1:],
+            name=f"abnrh-{self.run_id}-{name}"[:128], labels=self.labels, network=self.network.name,
+            dns_search=[f"{self.namespace}.svc.cluster.local", "svc.cluster.local", "cluster.local"],
+            user="65532:65532", read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges:true"])
+        try:
+            created.start()
+            try:
+                code = created.wait(timeout=bound_seconds)["StatusCode"]
+            except requests.exceptions.ConnectionError:
+                raise PodFailed(f"client {name} ({' '.join(argv)}): still running after {bound_seconds}s") from None
+            return code, created.logs().decode("utf-8", "replace")
+        finally:
+            created.remove(force=True)
+
+    def address(self, running: RunningPod) -> str:
+        """The pod's address on the network (its first app container's)."""
+        owner = running.containers[running.workload.pod_spec["containers"][0]["name"]]
+        owner.reload()
+        return owner.attrs["NetworkSettings"]["Networks"][self.network.name]["IPAddress"]
 
     def run_to_completion(self, workload: Workload) -> RunningPod:
         """A Job, CronJob run, hook or test pod: its containers must exit 0 within

@@ -42,6 +42,10 @@ class Result:
                 + [f"{self.source}: skipped {s}" for s in self.skipped])
 
 
+#: Most reads through data-api's Service name before a replica that never answered fails the check.
+READS_BOUND = 40
+
+
 def _http(method: str, url: str, **kwargs: Any) -> requests.Response:
     return requests.request(method, url, timeout=kwargs.pop("timeout", 30), **kwargs)
 
@@ -195,6 +199,7 @@ class Rehearsal:
                                          f"after {writer.name} acknowledged them (shared claim {claim})")
             self.result.checks.append(f"data-api shared claim {claim}: every record acknowledged by any of the "
                                       f"{len(data_pods)} replicas read back through each of them")
+            self._read_your_write_through_the_service(data_pods, "after install")
         for pod in self._component("health-check"):
             self._expect_status_page(pod)
         self._expect_delivered_settings()
@@ -317,6 +322,63 @@ class Rehearsal:
             raise PodFailed(f"{pod.name}: {len(missing)} of {len(ids)} acknowledged records missing {when} "
                             f"(GET /logs: {answer.status_code})")
 
+    def _read_your_write_through_the_service(self, pods: list[RunningPod], when: str) -> None:
+        """What a client in the cluster sees of shared mode: a write through data-api's Service
+        name, then reads through it until every replica answered at least twice (at most
+        READS_BOUND reads), each returning the record. The client is the probe binary of the
+        pods' image in a container on the release's network: it looks the name up in the
+        network's DNS on every run, which returns every pod holding the name in rotation, and
+        says which address answered; the answering pod's access log must hold the request's id."""
+        service = self._service_of(pods[0])
+        image = pods[0].workload.pod_spec["containers"][0]["image"]
+        by_address = {self.kubelet.address(p): p for p in pods}
+        tag = secrets.token_hex(4)
+        base = f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
+
+        def call(request_id: str, *args: str) -> tuple[RunningPod, str]:
+            code, output = self.kubelet.run_client(
+                image, ["/usr/local/bin/probe", "--header", f"x-request-id: {request_id}", "--body", *args, "10"],
+                request_id)
+            first, _, body = output.partition("\n")
+            via = first.split(" (", 1)[1].split(")", 1)[0].rsplit(":", 1)[0] if " (" in first else ""
+            if code != 0 or via not in by_address:
+                raise PodFailed(f"client in the network: {' '.join(args)} exited {code}: {output[:300]} "
+                                f"(pods at {sorted(by_address)})")
+            pod = by_address[via]
+            container = pod.workload.pod_spec["containers"][0]["name"]
+            if request_id not in pod.containers[container].logs(tail=200).decode("utf-8", "replace"):
+                raise PodFailed(f"{pod.name}: the client reached {via}, but its access log has no {request_id}")
+            return pod, body
+        message = f"rehearsal {self.source} through the Service {when} {tag}"
+        writer, body = call(f"rehearsal-write-{tag}", "--post-json", json.dumps({"message": message}), f"{base}/logs")
+        record = json.loads(body)["id"]
+        self.acknowledged.setdefault(writer.name, []).append(record)
+        answered: dict[str, int] = {p.name: 0 for p in pods}
+        reads = 0
+        while min(answered.values()) < 2:
+            if reads == READS_BOUND:
+                raise PodFailed(f"{READS_BOUND} reads through {base} were answered by {answered}: the Service name "
+                                "did not reach every replica")
+            reads += 1
+            reader, body = call(f"rehearsal-read-{reads}-{tag}", f"{base}/logs?limit=1000")
+            if record not in {r["id"] for r in json.loads(body)["records"]}:
+                raise PodFailed(f"{reader.name}: GET /logs through {base} lacks {record}, written through "
+                                f"{writer.name} ({when})")
+            answered[reader.name] += 1
+        self.result.checks.append(
+            f"data-api through the Service name {base} from a client in the network ({when}): the write answered by "
+            f"{writer.name}, {reads} reads each returning it, answered per replica {answered}")
+
+    def _service_of(self, pod: RunningPod) -> dict[str, Any]:
+        """The Service (not the headless one) that selects the pod."""
+        for service in self.kubelet.services:
+            spec = service.get("spec") or {}
+            selector = spec.get("selector") or {}
+            if selector and spec.get("clusterIP") != "None" and all(
+                    pod.workload.pod_labels.get(k) == v for k, v in selector.items()):
+                return service
+        raise PodFailed(f"{pod.name}: no Service selects it")
+
     def rollout(self) -> None:
         """Each serving pod: SIGTERM within its grace period, exit 0, started again on the same
         volumes, ready again; data-api keeps every acknowledged record."""
@@ -336,6 +398,9 @@ class Rehearsal:
                 self.result.checks.append(f"{again.name}: all {len(self.acknowledged[pod.name])} acknowledged records kept across SIGTERM and restart")
             restarted.append(again)
         self.serving = restarted
+        data_pods = self._component("data-api")
+        if _one_shared_claim(data_pods):
+            self._read_your_write_through_the_service(data_pods, "after the rollout")
 
 
 def _one_shared_claim(pods: list[RunningPod]) -> str | None:

@@ -19,6 +19,7 @@ import time
 
 import docker
 import pytest
+import requests
 import yaml
 
 import extensions
@@ -65,14 +66,81 @@ def test_health_check_serve_mode_deploys(engine: docker.DockerClient) -> None:
     assert any(check.startswith("health-check serve:") for check in result.checks), result.checks
 
 
+def data_api_image() -> dict:
+    """data-api's image at IMAGE_TAG (as scripts/build-images.sh), the chart's appVersion by
+    default: the shared-mode checks run its probe as the client inside the network."""
+    return {"image": {"tag": os.environ.get("IMAGE_TAG") or render_app_version()}}
+
+
 def test_data_api_shared_mode_deploys_two_replicas_on_one_claim(engine: docker.DockerClient) -> None:
     """persistence.shared: two replicas on one claim; a record acknowledged by either is read back
-    through both (rehearsal.user_checks), and through the rollout."""
-    result = rehearse(engine, "dev", {"data-api": {"replicaCount": 2, "persistence": {"shared": {"enabled": True}}}})
+    through both (rehearsal.user_checks), and through the rollout; and, from a client inside the
+    network, a write through the Service name is returned by every read through it, whichever
+    replica answers (each answered at least twice), after install and after the rollout."""
+    result = rehearse(engine, "dev", {"data-api": {"replicaCount": 2, "persistence": {"shared": {"enabled": True}},
+                                                   **data_api_image()}})
     print("\n" + "\n".join(result.lines()))
     ready = [line for line in result.pods if line.startswith("StatefulSet/abn-stack-data-api ") and "ready and live" in line]
     assert len(ready) == 2, result.pods
     assert any(check.startswith("data-api shared claim abn-stack-data-api-shared: ") for check in result.checks), result.checks
+    through = [c for c in result.checks if c.startswith("data-api through the Service name http://abn-stack-data-api:5001")]
+    assert len(through) == 2, result.checks
+    for check in through:
+        answered = yaml.safe_load(check.rsplit("answered per replica ", 1)[1])
+        assert set(answered) == {"abn-stack-data-api-0", "abn-stack-data-api-1"} and min(answered.values()) >= 2, check
+
+
+#: Legacy files as the Flask service wrote them: one message line each, one file with three
+#: appended lines, an empty one.
+LEGACY_FILES = {f"log_{1_700_000_000 + i * 1.25}.txt": [f"legacy message {i}"] for i in range(40)}
+LEGACY_FILES["log_1700000100.5.txt"] = ["appended 1", "appended 2", "appended 3"]
+LEGACY_FILES["log_1700000101.75.txt"] = []
+
+
+def test_data_api_legacy_import_as_init_containers(engine: docker.DockerClient) -> None:
+    """legacyImport.mode initContainer on the shared claim, two replicas: the Flask service's files
+    are on the claim legacyImport.existingClaim names (prepared here before the install, as the old
+    volume would be); every data-api pod runs import-legacy before its server, and once ready every
+    replica returns every legacy message (GET /logs?instance=legacy). The first pod's import brings
+    them in; the second's, and every import of the rollout, import 0."""
+    values = {"data-api": {"replicaCount": 2, "persistence": {"shared": {"enabled": True}}, **data_api_image(),
+                           "legacyImport": {"enabled": True, "mode": "initContainer", "existingClaim": "flask-logs"}}}
+    objects = sources.release_objects("dev", values)
+    messages = sorted(m for lines in LEGACY_FILES.values() for m in lines)
+    imports: list[str] = []
+
+    def legacy_records(rehearsal: Rehearsal, when: str) -> None:
+        pods = [p for p in rehearsal.serving if p.workload.name == "abn-stack-data-api"]
+        assert len(pods) == 2, [p.name for p in rehearsal.serving]
+        for pod in pods:
+            imports.append(f"{pod.name} {when}: {pod.logs('import-legacy').splitlines()[-1]}")
+            answer = requests.get(rehearsal._url(pod, "/logs?instance=legacy&limit=1000"), timeout=30)
+            assert answer.status_code == 200, answer.text
+            assert sorted(r["message"] for r in answer.json()["records"]) == messages, (pod.name, answer.text[:500])
+        rehearsal.result.checks.append(f"legacy import {when}: all {len(messages)} messages on both replicas")
+
+    rehearsal = Rehearsal(objects, source="dev-legacy-init", provider=sources.provider_mode(objects), client=engine,
+                          after_rollout=lambda r: legacy_records(r, "after the rollout"))
+    original_user_checks = rehearsal.user_checks
+
+    def user_checks() -> None:
+        legacy_records(rehearsal, "after install")
+        original_user_checks()
+    rehearsal.user_checks = user_checks
+    # The old volume, before anything starts: files root-owned 0644, as a volume another
+    # service wrote (the claim is made here the way the kubelet makes it for the pods).
+    volume = engine.volumes.get(rehearsal.kubelet.claim("flask-logs", 65532))
+    folder = volume.attrs["Mountpoint"]
+    for name, lines in LEGACY_FILES.items():
+        with open(os.path.join(folder, name), "w") as file:
+            file.write("".join(f"{line}\n" for line in lines))
+    result = rehearsal.run()
+    print("\n" + "\n".join(result.lines() + imports))
+    assert len(imports) == 4, imports
+    first, *others = imports
+    assert first.startswith("abn-stack-data-api-0 after install") and f"imported {len(messages)} records" in first, imports
+    assert all("imported 0 records" in line for line in others), imports
+    assert sum(c.startswith("legacy import ") for c in result.checks) == 2, result.checks
 
 
 class WebhookReceiver:
@@ -266,5 +334,28 @@ def test_an_image_digest_names_a_local_image_id_of_that_repository(engine: docke
             with pytest.raises(PodFailed) as failure:
                 kubelet.local_image(wrong)
             assert wrong.split("@")[0] in str(failure.value) or "no local image" in str(failure.value), failure.value
+    finally:
+        kubelet.close()
+
+
+def test_an_emptydir_with_a_size_limit_is_the_fsgroups(engine: docker.DockerClient) -> None:
+    """An emptyDir with a sizeLimit (a tmpfs here) is root:<fsGroup>, setgid and group-writable, as
+    the kubelet gives it: a pod user that only the fsGroup admits (UID/GID 1000, fsGroup 65532)
+    writes into it. Before, the tmpfs was root:root 2775 and the write failed. The writer is
+    data-api import-legacy with LOG_DIR on the volume: it exits 0 only once LOG_DIR/legacy/ is made."""
+    docs = [{"kind": "Pod", "metadata": {"name": "scratch", "namespace": "rehearsal"}, "spec": {
+        "restartPolicy": "Never", "automountServiceAccountToken": False, "enableServiceLinks": False,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 65532},
+        "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "16Mi"}}],
+        "containers": [{
+            "name": "data-api", "image": f"abn-stack/data-api:{data_api_image()['image']['tag']}",
+            "args": ["import-legacy", "--from", "/scratch"], "env": [{"name": "LOG_DIR", "value": "/scratch"}],
+            "securityContext": {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]}},
+            "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}]}}]
+    kubelet = Kubelet(engine, f"scratch-{os.getpid()}", "rehearsal", podspec.Cluster(docs), [])
+    try:
+        running = kubelet.run_to_completion(podspec.workloads(docs)[0])
+        assert "import-legacy: 0 files, imported 0 records" in running.logs("data-api"), running.logs("data-api")
     finally:
         kubelet.close()

@@ -88,3 +88,53 @@ fn bad_arguments_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
     }
 }
+
+#[test]
+fn a_post_with_headers_prints_the_answers_body() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = std::thread::spawn(move || {
+        let (mut stream, _) = l.accept().unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        // Headers, then the 13-byte body.
+        while !String::from_utf8_lossy(&request).contains("{\"message\":1}") {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(
+                n > 0,
+                "the request ended early: {:?}",
+                String::from_utf8_lossy(&request)
+            );
+            request.extend_from_slice(&buf[..n]);
+        }
+        let body = r#"{"id":"r1"}"#;
+        write!(
+            stream,
+            "HTTP/1.1 201 Created\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        String::from_utf8(request).unwrap().to_ascii_lowercase()
+    });
+    let url = format!("http://{addr}/logs");
+    let out = probe(&[
+        "--post-json",
+        r#"{"message":1}"#,
+        "--header",
+        "X-Request-Id: read-7",
+        "--body",
+        &url,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        stdout(&out),
+        format!("probe: {url} answered 201\n{{\"id\":\"r1\"}}\n")
+    );
+    let request = seen.join().unwrap();
+    assert!(request.starts_with("post /logs http/1.1\r\n"), "{request}");
+    assert!(
+        request.contains("content-type: application/json\r\n"),
+        "{request}"
+    );
+    assert!(request.contains("x-request-id: read-7\r\n"), "{request}");
+}

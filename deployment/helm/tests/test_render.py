@@ -26,6 +26,7 @@ KNOWN_ENV = {
     "EXTERNAL_LOGS_CONNECT_TIMEOUT", "EXTERNAL_LOGS_TIMEOUT", "EXTERNAL_LOGS_RETRIES",
     "EXTERNAL_LOGS_STREAM_TIMEOUT", "EXTERNAL_LOGS_READ_IDLE_TIMEOUT", "EXTERNAL_LOGS_ALLOW_PLAINTEXT",
     "PROVIDER_KEY", "LOG_DIR", "INSTANCE_ID", "LOG_SEGMENT_BYTES", "LOG_RETENTION_BYTES",
+    "LOG_ORPHAN_RETENTION", "LOG_SHARED_RETENTION_BYTES", "LOG_ORPHAN_SWEEP_INTERVAL",
     # health-check's history rotation (crates/health-check/src/cli.rs).
     "HEALTHCHECK_OUTPUT_MAX_BYTES", "HEALTHCHECK_OUTPUT_KEEP_FILES",
     # healthCheck.alerting: the file with the alerting section.
@@ -500,6 +501,69 @@ def test_data_api_legacy_import_job_reads_the_legacy_claim_into_the_shared_one(t
         objects("dev", extra={"data-api": {"legacyImport": {"enabled": True, "existingClaim": "x"}}})
     error = render_error("dev", "data-api:\n  persistence:\n    shared:\n      enabled: true\n  legacyImport:\n    enabled: true\n", tmp_path)
     assert "existingClaim" in error
+    # The Job's pod is no replica: neither the Service nor the StatefulSet's selector (the PDB's)
+    # matches it.
+    labels = job["spec"]["template"]["metadata"]["labels"]
+    for selector in (one(docs, "Service", "abn-stack-data-api")["spec"]["selector"],
+                     one(docs, "StatefulSet", "abn-stack-data-api")["spec"]["selector"]["matchLabels"]):
+        assert not selector.items() <= labels.items(), (selector, labels)
+    assert labels["app.kubernetes.io/component"] == "legacy-import"
+    assert "initContainers" not in one(docs, "StatefulSet", "abn-stack-data-api")["spec"]["template"]["spec"]
+
+
+def test_data_api_legacy_import_jobs_pod_is_the_shared_pod_template() -> None:
+    """Through abn-common.podSpec: the pods' extension points (but no sidecar), and
+    legacyImport.resources over the container's."""
+    extra = {"data-api": {**SHARED["data-api"], "legacyImport": {
+                 "enabled": True, "existingClaim": "flask-logs",
+                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}},
+             "nodeSelector": {"disk": "any"}, "extraEnv": [{"name": "RUST_LOG", "value": "debug"}],
+             "extraContainers": [{"name": "shipper", "image": "busybox:1.36"}]}}
+    docs = objects("dev", extra=extra)
+    pod = one(docs, "Job", "abn-stack-data-api-legacy-import")["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"disk": "any"} and [c["name"] for c in pod["containers"]] == ["import-legacy"]
+    container = pod["containers"][0]
+    assert {"name": "RUST_LOG", "value": "debug"} in container["env"]
+    assert container["resources"]["limits"]["memory"] == "1Gi"
+
+
+def test_data_api_legacy_import_as_an_init_container_of_every_pod(tmp_path) -> None:
+    extra = {"data-api": {**SHARED["data-api"], "initContainers": [{"name": "operator-first", "image": "busybox:1.36"}],
+                          "legacyImport": {"enabled": True, "mode": "initContainer", "existingClaim": "flask-logs"}}}
+    docs = objects("dev", extra=extra)
+    assert not [j for j in by_kind(docs, "Job") if "legacy" in j["metadata"]["name"]]
+    pod = one(docs, "StatefulSet", "abn-stack-data-api")["spec"]["template"]["spec"]
+    server = pod["containers"][0]
+    # The chart's import first, then the operator's; the server's image, securityContext, resources.
+    assert [c["name"] for c in pod["initContainers"]] == ["import-legacy", "operator-first"]
+    init = pod["initContainers"][0]
+    assert init["args"] == ["import-legacy", "--from", "/var/data/legacy"]
+    for field in ("image", "imagePullPolicy", "securityContext", "resources"):
+        assert init[field] == server[field], field
+    assert {m["name"]: (m["mountPath"], m.get("readOnly", False)) for m in init["volumeMounts"]} == {
+        "data": ("/var/data/logs", False), "legacy": ("/var/data/legacy", True)}
+    claims = {v["name"]: v["persistentVolumeClaim"] for v in pod["volumes"]}
+    assert claims == {"data": {"claimName": "abn-stack-data-api-shared"}, "legacy": {"claimName": "flask-logs", "readOnly": True}}
+    assert "legacy" not in {m["name"] for m in server["volumeMounts"]}
+    error = render_error("dev", "data-api:\n  persistence:\n    shared:\n      enabled: true\n  legacyImport:\n"
+                         "    enabled: true\n    existingClaim: x\n    mode: sidecar\n", tmp_path)
+    assert "mode" in error, error
+
+
+def test_data_api_orphan_retention_is_rendered_only_when_set_in_shared_mode(tmp_path) -> None:
+    variables = ("LOG_ORPHAN_RETENTION", "LOG_SHARED_RETENTION_BYTES", "LOG_ORPHAN_SWEEP_INTERVAL")
+    unset = running_env(objects("dev", extra=SHARED), "StatefulSet", "abn-stack-data-api")
+    assert not set(variables) & set(unset), unset
+    chosen = {"orphanRetention": "3d", "retentionBytes": 8 << 30, "orphanSweepInterval": "30s"}
+    shared = running_env(objects("dev", extra={"data-api": {"persistence": {"shared": {"enabled": True, **chosen}}}}),
+                         "StatefulSet", "abn-stack-data-api")
+    assert [shared.get(v) for v in variables] == ["3d", str(8 << 30), "30s"], shared
+    per_pod = running_env(objects("dev", extra={"data-api": {"persistence": {"shared": {"enabled": False, **chosen}}}}),
+                          "StatefulSet", "abn-stack-data-api")
+    assert not set(variables) & set(per_pod), per_pod
+    for misspelt in ("orphanRetension: 3d", "orphanRetention: 3 days", "retentionBytes: 8GB", "orphanSweepInterval: 1d"):
+        error = render_error("dev", f"data-api:\n  persistence:\n    shared:\n      {misspelt}\n", tmp_path)
+        assert "shared" in error, (misspelt, error)
 
 
 # --- network policy -----------------------------------------------------------------------------

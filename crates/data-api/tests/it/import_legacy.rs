@@ -272,3 +272,65 @@ fn import_legacy_refuses_a_missing_folder_with_one_line() {
     assert!(stderr.contains("--from"), "{stderr}");
     assert!(!root.path().join("legacy").exists());
 }
+
+/// `imported N records` of a run's summary line.
+fn imported(stdout: &str) -> usize {
+    let after = stdout
+        .split("imported ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no summary: {stdout}"));
+    after.split(' ').next().unwrap().parse().unwrap()
+}
+
+/// Two imports started at once on one volume (two data-api pods whose init containers meet, in
+/// the chart's legacyImport.mode initContainer): `legacy/.lock` lets one write; the other either
+/// meets the lock and exits 2 with one line naming LOG_DIR, having written nothing, or starts
+/// after the first finished and imports 0. Whichever happens, every line is stored once, and a
+/// later run (the restarted init container) imports 0.
+#[test]
+fn two_imports_at_once_never_interleave_and_import_each_record_once() {
+    let root = tempfile::tempdir().unwrap();
+    let (legacy, log_dir) = (root.path().join("flask"), root.path().join("logs"));
+    std::fs::create_dir_all(&legacy).unwrap();
+    std::fs::create_dir_all(&log_dir).unwrap();
+    const LINES: usize = 3000;
+    for i in 0..LINES {
+        flask_write(
+            &legacy,
+            &format!("log_{}.txt", 1_700_000_000.0 + i as f64 * 0.5),
+            "Executing task...",
+        );
+    }
+    let runs: Vec<(i32, String, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| import(&legacy, &log_dir)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    println!(
+        "exit codes of the two imports at once: {:?}",
+        runs.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    let mut total = 0;
+    for (code, stdout, stderr) in &runs {
+        match code {
+            0 => total += imported(stdout),
+            2 => {
+                assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+                assert!(
+                    stderr.contains("LOG_DIR") && stderr.contains("another import-legacy holds"),
+                    "{stderr}"
+                );
+                assert!(stdout.is_empty(), "{stdout}");
+            }
+            other => panic!("exit {other}: {stdout}{stderr}"),
+        }
+    }
+    assert!(runs.iter().any(|r| r.0 == 0), "{runs:?}");
+    assert_eq!(total, LINES, "{runs:?}");
+    let again = import(&legacy, &log_dir);
+    assert_eq!((again.0, imported(&again.1)), (0, 0), "{again:?}");
+    let stored = segment_records(&log_dir.join("legacy"));
+    let ids: std::collections::HashSet<_> = stored.iter().map(|r| r.id.clone()).collect();
+    assert_eq!((stored.len(), ids.len()), (LINES, LINES));
+}

@@ -100,7 +100,9 @@ Call with (dict "containers" <list> "securityContext" <dict> "root" $).
 A pod's spec.
 Call with (dict "root" $ "values" <workload values> "spec" <the workload's own pod fields, text>
   "podSecurityContext" <dict> "securityContext" <the main container's, for operator containers>
-  "volumes" <Volume items text> "containers" <Container items text> "sidecars" <bool>).
+  "volumes" <Volume items text> "containers" <Container items text> "sidecars" <bool>
+  "initContainers" <the workload's own init containers, Container items text; optional>).
+The workload's own init containers run before the operator's initContainers.
 "sidecars" false (the run-once pods: config checks, helm test, CronJob runs) leaves
 extraContainers out, since a Job whose sidecar never exits never completes; such pods take
 native sidecars as initContainers with restartPolicy: Always (Kubernetes 1.29+) instead.
@@ -125,7 +127,8 @@ securityContext:
 volumes:
   {{- . | nindent 2 }}
 {{- end }}
-{{- with (include "abn-common.extraContainers" (dict "containers" $v.initContainers "securityContext" .securityContext "root" .root) | trim) }}
+{{- $inits := print (.initContainers | default "") "\n" (include "abn-common.extraContainers" (dict "containers" $v.initContainers "securityContext" .securityContext "root" .root)) | trim }}
+{{- with $inits }}
 initContainers:
   {{- . | nindent 2 }}
 {{- end }}

@@ -97,6 +97,14 @@ binary owns every other default.
 {{- include "data-api.envVar" (list "DRAIN_PERIOD" $c.drainPeriodSeconds "s") }}
 {{- include "data-api.envVar" (list "SHUTDOWN_TIMEOUT" $c.shutdownTimeoutSeconds "s") }}
 {{- include "data-api.envVar" (list "RUST_LOG" $c.rustLog) }}
+{{- with .Values.persistence.shared }}
+{{- if .enabled }}
+{{- /* Orphan retention on the shared claim (null: the binary's default). */}}
+{{- include "data-api.envVar" (list "LOG_ORPHAN_RETENTION" .orphanRetention) }}
+{{- include "data-api.envVar" (list "LOG_SHARED_RETENTION_BYTES" .retentionBytes) }}
+{{- include "data-api.envVar" (list "LOG_ORPHAN_SWEEP_INTERVAL" .orphanSweepInterval) }}
+{{- end }}
+{{- end }}
 {{- with .Values.apiTokensSecretName }}
 - name: API_TOKENS_FILE
   value: {{ printf "/var/run/secrets/abn-stack/api-tokens/%s" $.Values.apiTokensSecretKey | quote }}

@@ -123,18 +123,21 @@ def _kind_changes(old: Any, new: Any) -> list[Finding]:
         return found
 
     before, after = kinds(old), kinds(new)
+    namespaces = {obj["metadata"].get("namespace") for obj in new if obj["metadata"].get("namespace")}
+    ns = f"-n {sorted(namespaces)[0]} " if namespaces else ""
     findings = []
     for component in sorted(before.keys() & after.keys()):
         gone, added = set(before[component]) - set(after[component]), set(after[component]) - set(before[component])
         if gone and added:
             old_kind, new_kind = sorted(gone)[0], sorted(added)[0]
             name = after[component][new_kind]
-            jobs = (f"first `kubectl delete jobs -l app.kubernetes.io/name={component[0]},app.kubernetes.io/instance="
-                    f"{component[1]}` (a running Job holds the ReadWriteOnce history claim)") if old_kind == "CronJob" else \
-                f"first `kubectl scale {old_kind.lower()} {before[component][old_kind]} --replicas=0` (it holds the claim)"
+            first = (f"first suspend the CronJob (`kubectl {ns}patch cronjob {before[component][old_kind]} -p "
+                     "'{\"spec\":{\"suspend\":true}}'`) so no Job writes the ReadWriteOnce history claim while the "
+                     "new pod starts") if old_kind == "CronJob" else \
+                f"first `kubectl {ns}scale {old_kind.lower()} {before[component][old_kind]} --replicas=0` (it holds the claim)"
             findings.append(Finding(f"{new_kind}/{name}", f"{component[0]} changes kind {old_kind} -> {new_kind} "
                                     "(healthCheck.mode): Helm deletes the one workload and creates the other",
-                                    f"{jobs}, then `helm upgrade`; the claim is kept (helm.sh/resource-policy=keep)"))
+                                    f"{first}, then `helm upgrade`; the claim is kept (helm.sh/resource-policy=keep)"))
     return findings
 
 

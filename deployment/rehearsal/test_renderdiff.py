@@ -50,7 +50,7 @@ def test_health_check_mode_change_is_a_kind_change(dev: list[dict]) -> None:
     findings = diff(dev, {"healthCheck": {"mode": "serve"}})
     assert [f.where for f in findings] == ["Deployment/abn-stack-health-check"], findings
     assert "CronJob -> Deployment" in findings[0].what
-    assert "kubectl delete jobs -l app.kubernetes.io/name=health-check" in findings[0].step
+    assert "kubectl -n abn-stack-dev patch cronjob abn-stack-health-check" in findings[0].step
     back = renderdiff.refused_changes(sources.release_objects("dev", {"healthCheck": {"mode": "serve"}}), dev)
     assert [f.what.split(" (")[0] for f in back] == ["health-check changes kind Deployment -> CronJob"], back
 

@@ -185,8 +185,12 @@ def test_health_check_alerting_notifies_when_a_target_stops(engine: docker.Docke
     receiver = None
 
     def notified(rehearsal: Rehearsal) -> None:
+        # Every target the rollout stopped, not only backend-api: the last one rolled is ready
+        # when the rollout ends, its `up` one probe period later (under load, after this hook).
         deadline = time.monotonic() + 30
-        while receiver.states("backend-api") != ["down", "up"] and time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (
+                receiver.states("backend-api") == ["down", "up"]
+                and all(receiver.states(b["target"]) == ["down", "up"] for b in list(receiver.bodies))):
             time.sleep(0.2)
         rehearsal.result.checks.append(f"webhook notifications: {[(b['target'], b['state']) for b in receiver.bodies]}")
 

@@ -239,7 +239,7 @@ class Stack:
         """Segmentation and receive offloads off on the provider's interface, so iptables sees
         (and -m statistic drops) wire-sized packets, not 64 KiB aggregates."""
         run(["nsenter", "-t", str(self.pid("log-provider")), "-n", "ethtool", "-K", "eth0",
-             "tso", "off", "gso", "off", "gro", "off"])
+             "sg", "off", "tso", "off", "gso", "off", "gro", "off"])
 
     def iptables(self, *rule):
         run(["nsenter", "-t", str(self.pid("log-provider")), "-n", "iptables", "-w", *rule])
@@ -643,6 +643,8 @@ def main():
         except BaseException:
             if cases:
                 print(table(cases), flush=True)
+            log(run(["docker", "ps", "-a", "--filter", f"label={LABEL}={stack.run_id}",
+                     "--format", "{{.Names}} {{.Status}}"], check=False))
             for name in stack.containers:
                 tail = "\n".join(stack.logs(name).splitlines()[-15:])
                 log(f"--- {name} (last lines)\n{tail}")

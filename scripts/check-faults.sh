@@ -51,7 +51,8 @@ fi
 mkdir -p build/faults
 # In the background and waited for, so that a signal to this script reaches the test, which
 # removes its containers and network.
-python3 tests/faults/network_faults.py --image-tag "$tag" --results build/faults/table.md &
+# Bounded as a whole (about 80 s here): a TERM makes the test clean up and fail.
+timeout --signal=TERM 300 python3 tests/faults/network_faults.py --image-tag "$tag" --results build/faults/table.md &
 test_pid=$!
 trap 'kill "$test_pid" 2>/dev/null; wait "$test_pid"; exit 130' INT TERM
 wait "$test_pid"

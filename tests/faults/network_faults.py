@@ -470,10 +470,11 @@ def mid_stream(stack, fault, rules, reason, expect_within):
         assert a.status == 200 and not a.complete and a.error and "incomplete" in a.error, (
             f"{case.fault}: expected a truncated stream, got status {a.status}, complete "
             f"{a.complete}, {a.error}")
-        counted = eventually(f"{metric} counts the truncation",
-                             lambda: stack.metric(case.backend, metric) >= before + 1, bound=10)
+        eventually(f"{metric} counts the truncation",
+                   lambda: stack.metric(case.backend, metric) >= before + 1, bound=10)
+        counted = stack.metric(case.backend, metric) - before
         case.answer = (f"200 then truncated after {len(a.body) / 1024 / 1024:.1f} MiB "
-                       f"({a.error.split(' (')[0]}); {metric} +{int(counted and 1)}")
+                       f"({a.error.split(' (')[0]}); {metric} +{counted:g}")
 
     with_fault(stack, case, apply, observe)
     return case

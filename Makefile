@@ -18,7 +18,7 @@ alert-demo-compose: ## the same over the compose stack: stop a container, see th
 test: ## every test area, as CI runs them
 	scripts/test
 
-test-%: ## one area: test-rust, test-security, test-charts, test-ansible, test-containers, test-monitoring, test-deploy, test-upgrade
+test-%: ## one area: test-rust, test-security, test-charts, test-ansible, test-containers, test-monitoring, test-deploy, test-upgrade, test-faults
 	scripts/test $*
 
 ci: ## what CI runs on a fresh clone: installs the tools, then the tests

@@ -548,10 +548,17 @@ fn certificate_failure(err: &reqwest::Error) -> Option<(&'static str, &'static s
     None
 }
 
-/// A short cause without the URL's query (which is the client's, and may be long).
+/// A short cause without the URL's query (which is the client's, and may be long). A failed
+/// connection names its innermost cause (the name did not resolve, refused, timed out,
+/// unreachable): "connection failed" alone does not say which fault an operator is looking at.
 fn describe(err: reqwest::Error) -> String {
     if err.is_connect() {
-        "connection failed".to_string()
+        let mut cause = format!(
+            "connection failed: {}",
+            platform::http_client::root_cause(&err)
+        );
+        cause.truncate(200);
+        cause
     } else if err.is_timeout() {
         "timed out".to_string()
     } else {
@@ -591,6 +598,29 @@ mod tests {
         assert_eq!(
             with_query(&with_own, Some("limit=5")).as_str(),
             "http://p/v1/logs?tenant=a&limit=5"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_connection_names_its_cause() {
+        // A port nothing listens on: bound, then released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = platform::http_client::builder()
+            .build()
+            .unwrap()
+            .get(format!("http://127.0.0.1:{port}/v1/logs"))
+            .send()
+            .await
+            .expect_err("nothing listens there");
+        let described = describe(err);
+        assert!(
+            described.starts_with("connection failed: ")
+                && described.to_lowercase().contains("refused"),
+            "{described}"
         );
     }
 

@@ -158,11 +158,7 @@ fn describe(e: &reqwest::Error) -> String {
     } else {
         "request failed"
     };
-    let mut root: &dyn std::error::Error = e;
-    while let Some(next) = root.source() {
-        root = next;
-    }
-    format!("{kind}: {root}")
+    format!("{kind}: {}", platform::http_client::root_cause(e))
 }
 
 fn show(d: Duration) -> String {

@@ -47,6 +47,25 @@ impl Resolve for HickoryResolver {
     }
 }
 
+/// The innermost error of a failed request's chain, where "Connection refused", a name that
+/// does not resolve or a TLS problem is named (through `io::Error`s, whose `source()` skips the
+/// error they wrap). For the one-line causes backend-api logs and health-check records.
+pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    loop {
+        let next = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
+        match next {
+            Some(inner) => current = inner,
+            None => return current.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -277,6 +277,18 @@ class Rehearsal:
         before = {p.name: {n: (c.attrs["Id"], c.attrs["State"]["StartedAt"]) for n, c in p.containers.items()} for p in backends}
         updated = self.kubelet.update_secret(secret, {key: f"rotated-{secrets.token_hex(16)}"})
         reload_ok = 'secret_reloads_total{secret="external_integration_key",outcome="ok"}'
+        # The in-release provider reads the same Secret: until it has reloaded too, a download
+        # with the new key is (rightly) refused with 401, so wait for both sides.
+        provider_ok = 'secret_reloads_total{secret="provider_keys",outcome="ok"}'
+        providers = [p for p in self._component("log-provider")
+                     if any((v.get("secret") or {}).get("secretName") == secret
+                            for v in p.workload.pod_spec.get("volumes") or [])]
+        for pod in providers:
+            deadline = time.monotonic() + 60
+            while self._metric(pod, provider_ok) < 1:
+                if time.monotonic() > deadline:
+                    raise PodFailed(f"{pod.name}: no reload of the rotated key within 60 s (of {provider_ok})")
+                time.sleep(0.2)
         for pod in backends:
             deadline = time.monotonic() + 60
             while self._metric(pod, reload_ok) < 1:

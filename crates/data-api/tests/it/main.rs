@@ -6,6 +6,7 @@ mod callers;
 mod common;
 mod crash;
 mod faults;
+mod format_versions;
 mod fuzz_parsers;
 mod http_api;
 mod import_legacy;

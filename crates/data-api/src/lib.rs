@@ -6,6 +6,7 @@
 //! follows, and the store recovers by itself.
 
 mod api;
+pub mod backup;
 mod config;
 pub mod import;
 pub mod store;

@@ -2,6 +2,7 @@
 //! module's own documentation says what it covers.
 
 mod abuse;
+mod backup;
 mod callers;
 mod common;
 mod crash;

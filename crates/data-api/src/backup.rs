@@ -51,10 +51,18 @@ pub struct ManifestEntry {
 /// data-api backup: a consistent copy of a live LOG_DIR, every instance folder.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "data-api backup", version, about)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["to", "into"])))]
 pub struct BackupArgs {
     /// Where the copy goes: a folder (created; must be empty or absent) or a file ending in `.tar`.
     #[arg(long)]
-    pub to: PathBuf,
+    pub to: Option<PathBuf>,
+    /// A folder of copies (scheduled backups): the copy becomes `backup-<UTC time>.tar` in it,
+    /// written under a temporary name and renamed once complete.
+    #[arg(long)]
+    pub into: Option<PathBuf>,
+    /// With `--into`: keep the newest this many `backup-*.tar` there, delete older ones.
+    #[arg(long, conflicts_with = "to", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: Option<u32>,
     /// The store's volume, read while its writers go on.
     #[arg(long, env = "LOG_DIR", default_value = "./var/logs")]
     pub log_dir: PathBuf,
@@ -164,6 +172,9 @@ fn sha256_hex(data: &[u8]) -> String {
 
 /// Copies every instance folder of `log_dir` (committed records only) to `to`.
 pub fn backup(log_dir: &Path, to: &Path) -> Result<BackupSummary, String> {
+    // The volume first: a missing LOG_DIR leaves no empty copy behind.
+    let names = instance_dirs(log_dir, is_instance_name)
+        .map_err(|e| format!("reading {}: {e}", log_dir.display()))?;
     let mut sink = if is_tar(to) {
         if to.exists() {
             return Err(format!("{} exists already", to.display()));
@@ -180,8 +191,6 @@ pub fn backup(log_dir: &Path, to: &Path) -> Result<BackupSummary, String> {
         fs::create_dir_all(to).map_err(|e| format!("creating {}: {e}", to.display()))?;
         Sink::Dir(to.to_path_buf())
     };
-    let names = instance_dirs(log_dir, is_instance_name)
-        .map_err(|e| format!("reading {}: {e}", log_dir.display()))?;
     let mut summary = BackupSummary::default();
     let mut files = Vec::new();
     for name in names {
@@ -239,6 +248,52 @@ pub fn backup(log_dir: &Path, to: &Path) -> Result<BackupSummary, String> {
     sink.finish()
         .map_err(|e| format!("syncing {}: {e}", to.display()))?;
     Ok(summary)
+}
+
+/// Prefix of the copies `--into` makes; they sort by time.
+const COPY_PREFIX: &str = "backup-";
+/// A copy being written (or left by a failed run) in an `--into` folder.
+const PARTIAL_PREFIX: &str = ".partial-";
+
+/// A scheduled backup: `into/backup-<UTC time>.tar`, renamed into place once complete, then the
+/// copies beyond the newest `keep` deleted (and what failed runs left behind).
+pub fn backup_into(
+    log_dir: &Path,
+    into: &Path,
+    keep: Option<u32>,
+) -> Result<(BackupSummary, PathBuf), String> {
+    fs::create_dir_all(into).map_err(|e| format!("creating {}: {e}", into.display()))?;
+    let copies = |prefix: &str| -> Result<Vec<String>, String> {
+        let mut names: Vec<String> = fs::read_dir(into)
+            .map_err(|e| format!("reading {}: {e}", into.display()))?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with(prefix) && n.ends_with(".tar"))
+            .collect();
+        names.sort();
+        Ok(names)
+    };
+    // One run at a time (the CronJob forbids overlap): a partial copy is a failed run's.
+    for stale in copies(PARTIAL_PREFIX)? {
+        let _ = fs::remove_file(into.join(stale));
+    }
+    let name = format!(
+        "{COPY_PREFIX}{}.tar",
+        format_ts(SystemTime::now()).replace(':', "")
+    );
+    let partial = into.join(format!("{PARTIAL_PREFIX}{name}"));
+    let done = into.join(&name);
+    let summary = backup(log_dir, &partial)?;
+    fs::rename(&partial, &done)
+        .and_then(|()| File::open(into)?.sync_all())
+        .map_err(|e| format!("renaming {}: {e}", partial.display()))?;
+    if let Some(keep) = keep {
+        let names = copies(COPY_PREFIX)?;
+        let excess = names.len().saturating_sub(keep as usize);
+        for old in &names[..excess] {
+            fs::remove_file(into.join(old)).map_err(|e| format!("deleting {old}: {e}"))?;
+        }
+    }
+    Ok((summary, done))
 }
 
 /// The first `len` bytes of `path` (a segment's committed part).
@@ -468,14 +523,19 @@ fn report(found: &Verification, what: &str) -> ExitCode {
 pub fn backup_main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     let argv = std::iter::once("data-api backup".into()).chain(args);
     let parsed: BackupArgs = platform::config::parse_from_or_exit(argv);
-    match backup(&parsed.log_dir, &parsed.to) {
-        Ok(summary) => {
+    let result = match (&parsed.to, &parsed.into) {
+        (Some(to), _) => backup(&parsed.log_dir, to).map(|summary| (summary, to.clone())),
+        (None, Some(into)) => backup_into(&parsed.log_dir, into, parsed.keep),
+        (None, None) => unreachable!("clap requires --to or --into"),
+    };
+    match result {
+        Ok((summary, to)) => {
             println!(
                 "backup: {} folders, {} segments, {} bytes to {}",
                 summary.folders,
                 summary.segments,
                 summary.bytes,
-                parsed.to.display()
+                to.display()
             );
             ExitCode::SUCCESS
         }

@@ -221,3 +221,58 @@ async fn a_backup_under_write_load_restores_verifies_and_serves_every_acknowledg
     let named = format!("{}/{segment}: SHA-256 differs", INSTANCES[1]);
     assert!(text(&output).contains(&named), "{}", text(&output));
 }
+
+#[tokio::test]
+async fn scheduled_backups_into_one_folder_keep_the_newest_copies() {
+    let root = tempfile::tempdir().unwrap();
+    let live = root.path().join("live");
+    let copies = root.path().join("copies");
+    let server = TestServer::start(test_config(&live, INSTANCES[0])).await;
+    let mut made = Vec::new();
+    for n in 0..3 {
+        assert_eq!(server.post(&format!("record {n}")).await.status(), 201);
+        let output = run(&[
+            "backup",
+            "--into",
+            copies.to_str().unwrap(),
+            "--keep",
+            "2",
+            "--log-dir",
+            live.to_str().unwrap(),
+        ]);
+        assert!(output.status.success(), "backup --into: {}", text(&output));
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        made.push(stdout.rsplit('/').next().unwrap().trim().to_string());
+    }
+    server.stop().await;
+    let mut kept: Vec<String> = std::fs::read_dir(&copies)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, made[1..], "the two newest copies, nothing partial");
+    assert!(kept
+        .iter()
+        .all(|n| n.starts_with("backup-") && n.ends_with(".tar")));
+
+    // The newest holds all three records.
+    let restored = root.path().join("restored");
+    let output = run(&[
+        "restore",
+        "--from",
+        copies.join(&kept[1]).to_str().unwrap(),
+        "--log-dir",
+        restored.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "restore: {}", text(&output));
+    assert!(text(&output).contains("3 records, ok"), "{}", text(&output));
+
+    // --keep needs --into, and one of --to / --into is required.
+    for args in [
+        &["backup", "--to", "never-made.tar", "--keep", "2"][..],
+        &["backup"][..],
+    ] {
+        let output = run(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output));
+    }
+}

@@ -522,10 +522,11 @@ def test_data_api_backup_is_off_by_default_and_a_cronjob_to_a_second_claim_when_
     assert made["spec"]["resources"]["requests"]["storage"] == "8Gi"
     assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
     assert pod["securityContext"]["runAsNonRoot"] and container["securityContext"]["readOnlyRootFilesystem"]
-    # The backup pod is never one of the Service's or the PDB's pods.
+    # The backup pod is never one of the Service's or the StatefulSet's (and so the PDB's) pods.
     labels = cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
     assert not selects({"matchLabels": one(docs, "Service", "abn-stack-data-api")["spec"]["selector"]}, labels)
-    assert not selects(one(docs, "PodDisruptionBudget", "abn-stack-data-api")["spec"]["selector"], labels)
+    assert not selects(statefulset["spec"]["selector"], labels)
+    assert labels["app.kubernetes.io/component"] == "backup"
 
     # An existing claim for the copies: no chart-made one; an existing records claim is read.
     extra = {"data-api": {"persistence": {"existingClaim": "records"}, "backup": {"enabled": True, "claim": {"existingClaim": "copies"}}}}
@@ -537,6 +538,13 @@ def test_data_api_backup_is_off_by_default_and_a_cronjob_to_a_second_claim_when_
     # Per-pod claims: each pod's folder on its own claim; the chart refuses and points at snapshots.
     with pytest.raises(helm.HelmRenderError, match="backup needs one claim holding every folder"):
         objects("dev", extra={"data-api": {"backup": {"enabled": True}}})
+
+
+def test_data_api_log_format_version_is_rendered_only_when_set(tmp_path) -> None:
+    assert "LOG_FORMAT_VERSION" not in running_env(objects("dev"), "StatefulSet", "abn-stack-data-api")
+    docs = objects("dev", extra={"data-api": {"config": {"logFormatVersion": 2}}})
+    assert running_env(docs, "StatefulSet", "abn-stack-data-api")["LOG_FORMAT_VERSION"] == "2"
+    assert "logFormatVersion" in render_error("dev", "data-api:\n  config:\n    logFormatVersion: 3\n", tmp_path)
 
 
 def test_data_api_backup_values_refuse_a_misspelling_and_a_retention_of_zero(tmp_path) -> None:

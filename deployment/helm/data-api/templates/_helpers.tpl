@@ -93,6 +93,7 @@ binary owns every other default.
 {{- include "data-api.envVar" (list "SIMULATED_LATENCY_MS" $c.simulatedLatencyMs) }}
 {{- include "data-api.envVar" (list "LOG_SEGMENT_BYTES" $c.logSegmentBytes) }}
 {{- include "data-api.envVar" (list "LOG_RETENTION_BYTES" $c.logRetentionBytes) }}
+{{- include "data-api.envVar" (list "LOG_FORMAT_VERSION" $c.logFormatVersion) }}
 {{- include "data-api.envVar" (list "REQUEST_TIMEOUT" $c.requestTimeout) }}
 {{- include "data-api.envVar" (list "DRAIN_PERIOD" $c.drainPeriodSeconds "s") }}
 {{- include "data-api.envVar" (list "SHUTDOWN_TIMEOUT" $c.shutdownTimeoutSeconds "s") }}

@@ -6,7 +6,8 @@
 #      (README tables from the `# --` comments of values.yaml; fails on drift),
 #   2. render the umbrella for default, dev and prod values, and dev plus every extension point
 #      of the shared pod template (deployment/helm/tests/values/extensions.yaml), and prod with
-#      health-check's direct alerting (deployment/helm/tests/values/alerting.yaml), with
+#      health-check's direct alerting (deployment/helm/tests/values/alerting.yaml), and prod with
+#      data-api's scheduled backup (deployment/helm/tests/values/backup.yaml), with
 #      helm-python-sdk (Helm's Go SDK) into build/charts/rendered/<env>.yaml,
 #   3. kubernetes-validate --strict of every rendered object for Kubernetes 1.30 and 1.37
 #      (the oldest and newest supported; kubernetes-validate 1.37.0 ships 1.25..1.37),
@@ -46,7 +47,7 @@ log "values docs and shared schema (deployment/helm/tools/values_docs.py --check
 "$py" deployment/helm/tools/values_docs.py --check
 
 rm -rf "$out" && mkdir -p "$out"
-for env in default dev prod extensions alerting; do
+for env in default dev prod extensions alerting backup; do
     args=(--no-dependency-build --release abn-stack)
     if [[ $env == default ]]; then
         args+=(--namespace abn-stack)
@@ -54,6 +55,8 @@ for env in default dev prod extensions alerting; do
         args+=(--namespace abn-stack-dev -f deployment/configuration/dev/values.yaml -f "$tests/values/extensions.yaml")
     elif [[ $env == alerting ]]; then
         args+=(--namespace abn-stack-prod -f deployment/configuration/prod/values.yaml -f "$tests/values/alerting.yaml")
+    elif [[ $env == backup ]]; then
+        args+=(--namespace abn-stack-prod -f deployment/configuration/prod/values.yaml -f "$tests/values/backup.yaml")
     else
         args+=(--namespace "abn-stack-$env" -f "deployment/configuration/$env/values.yaml")
     fi

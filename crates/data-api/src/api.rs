@@ -240,6 +240,7 @@ async fn create_record(
     responses(
         (status = 200, description = "Records", body = RecordList),
         (status = 400, description = "Bad limit, since, before or instance", body = ErrorBody),
+        (status = 500, description = "A folder holds a segment in a storage format this release does not read (`unsupported_storage_format`)", body = ErrorBody),
         (status = 503, description = "The log volume cannot be read", body = ErrorBody)
     ))]
 async fn list_records(
@@ -283,11 +284,14 @@ async fn list_records(
         .await
         .map_err(|err| {
             tracing::warn!(error = %err, "reading records failed");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                "the log volume cannot be read",
-            )
+            match err {
+                StoreError::UnsupportedFormat { .. } => store_error(err),
+                _ => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the log volume cannot be read",
+                ),
+            }
         })?;
     Ok(Json(RecordList { records }))
 }
@@ -350,6 +354,12 @@ fn store_error(err: StoreError) -> ApiError {
             StatusCode::SERVICE_UNAVAILABLE,
             "storage_unavailable",
             "the log volume is not writable or missing; the record was not stored",
+        ),
+        // Which file and format are in the server's log, not in the answer.
+        StoreError::UnsupportedFormat { .. } => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unsupported_storage_format",
+            "the log volume holds a segment in a storage format this data-api does not read (written by a newer release)",
         ),
     }
 }

@@ -55,6 +55,13 @@ pub struct Config {
     /// How often orphan retention runs (one live instance at a time).
     #[arg(long, env = "LOG_ORPHAN_SWEEP_INTERVAL", default_value = "1m", value_parser = platform::config::parse_duration)]
     pub log_orphan_sweep_interval: std::time::Duration,
+
+    /// Storage format of the segments this instance starts: 1 (0.1.0's, the default, so a
+    /// rollback to 0.1.0 still reads every record) or 2 (the version in the file name). Both
+    /// are read whatever this says.
+    #[arg(long, env = "LOG_FORMAT_VERSION", default_value_t = crate::store::DEFAULT_WRITE_VERSION,
+          value_parser = clap::value_parser!(u32).range(crate::store::OLDEST_VERSION as i64..=crate::store::NEWEST_VERSION as i64))]
+    pub log_format_version: u32,
     /// Callers allowed on `GET /`, `POST /logs` and `GET /logs`: a file of `name:token` lines (a
     /// mounted Secret), reloaded live; unset: no caller authentication (the network is the
     /// fence). Never required on /healthz, /readyz, /metrics.

@@ -116,11 +116,15 @@ pub async fn import(from: &Path, log_dir: &Path) -> Result<Summary, ImportError>
         segment_bytes: 16 << 20,
         // Imported history is kept whole: retention never deletes from this folder by size.
         retention_bytes: u64::MAX,
+        format_version: crate::store::DEFAULT_WRITE_VERSION,
     };
     let (store, report) = LogStore::open(config, Arc::new(RealIo), StoreMetrics::new())
         .await
         .map_err(|err| match err {
             OpenError::Locked { .. } => ImportError::Locked,
+            OpenError::UnsupportedFormat(unsupported) => {
+                ImportError::Failed(unsupported.to_string())
+            }
         })?;
     if let Some(err) = report.unavailable {
         return Err(ImportError::Failed(err.to_string()));

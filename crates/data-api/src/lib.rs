@@ -6,6 +6,7 @@
 //! follows, and the store recovers by itself.
 
 mod api;
+pub mod backup;
 mod config;
 pub mod import;
 pub mod store;
@@ -45,12 +46,14 @@ pub async fn service_with_io(config: Config, io: Arc<dyn StoreIo>) -> Result<Ser
         instance,
         segment_bytes: config.log_segment_bytes,
         retention_bytes: config.log_retention_bytes,
+        format_version: config.log_format_version,
     };
     let (store, report) =
         LogStore::open(store_config, io, metrics)
             .await
             .map_err(|err| match err {
                 OpenError::Locked { .. } => ConfigError::new("INSTANCE_ID", err.to_string()),
+                OpenError::UnsupportedFormat(_) => ConfigError::new("LOG_DIR", err.to_string()),
             })?;
     match &report.unavailable {
         Some(err) => tracing::error!(

@@ -2,10 +2,14 @@
 
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args_os().skip(1);
-    if args.next().is_some_and(|first| first == "import-legacy") {
-        return data_api::import::main(args);
+    let subcommand = args.next();
+    match subcommand.as_ref().and_then(|s| s.to_str()) {
+        Some("import-legacy") => data_api::import::main(args),
+        Some("backup") => data_api::backup::backup_main(args),
+        Some("verify") => data_api::backup::verify_main(args),
+        Some("restore") => data_api::backup::restore_main(args),
+        _ => serve(),
     }
-    serve()
 }
 
 #[tokio::main]

@@ -566,6 +566,59 @@ def test_data_api_orphan_retention_is_rendered_only_when_set_in_shared_mode(tmp_
         assert "shared" in error, (misspelt, error)
 
 
+def test_data_api_backup_is_off_by_default_and_a_cronjob_to_a_second_claim_when_enabled() -> None:
+    assert not [c for c in by_kind(objects("dev"), "CronJob") if "backup" in c["metadata"]["name"]]
+    extra = {"data-api": {**SHARED["data-api"], "backup": {"enabled": True, "schedule": "5 * * * *", "retention": 3}}}
+    docs = objects("dev", extra=extra)
+    cron = one(docs, "CronJob", "abn-stack-data-api-backup")
+    assert (cron["spec"]["schedule"], cron["spec"]["concurrencyPolicy"]) == ("5 * * * *", "Forbid")
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["args"] == ["backup", "--into", "/var/data/backup", "--keep", "3"]
+    statefulset = one(docs, "StatefulSet", "abn-stack-data-api")
+    assert container["image"] == statefulset["spec"]["template"]["spec"]["containers"][0]["image"]
+    mounts = {m["name"]: (m["mountPath"], m.get("readOnly", False)) for m in container["volumeMounts"]}
+    assert mounts == {"data": ("/var/data/logs", True), "backup": ("/var/data/backup", False)}
+    claims = {v["name"]: (v["persistentVolumeClaim"]["claimName"], v["persistentVolumeClaim"].get("readOnly", False)) for v in pod["volumes"]}
+    assert claims == {"data": ("abn-stack-data-api-shared", True), "backup": ("abn-stack-data-api-backup", False)}
+    made = one(docs, "PersistentVolumeClaim", "abn-stack-data-api-backup")
+    assert made["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert made["spec"]["resources"]["requests"]["storage"] == "8Gi"
+    assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] and container["securityContext"]["readOnlyRootFilesystem"]
+    # The backup pod is never one of the Service's or the StatefulSet's (and so the PDB's) pods.
+    labels = cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    assert not selects({"matchLabels": one(docs, "Service", "abn-stack-data-api")["spec"]["selector"]}, labels)
+    assert not selects(statefulset["spec"]["selector"], labels)
+    assert labels["app.kubernetes.io/component"] == "backup"
+
+    # An existing claim for the copies: no chart-made one; an existing records claim is read.
+    extra = {"data-api": {"persistence": {"existingClaim": "records"}, "backup": {"enabled": True, "claim": {"existingClaim": "copies"}}}}
+    docs = objects("dev", extra=extra)
+    pod = one(docs, "CronJob", "abn-stack-data-api-backup")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]} == {"data": "records", "backup": "copies"}
+    assert "abn-stack-data-api-backup" not in {c["metadata"]["name"] for c in by_kind(docs, "PersistentVolumeClaim")}
+
+    # Per-pod claims: each pod's folder on its own claim; the chart refuses and points at snapshots.
+    with pytest.raises(helm.HelmRenderError, match="backup needs one claim holding every folder"):
+        objects("dev", extra={"data-api": {"backup": {"enabled": True}}})
+
+
+def test_data_api_log_format_version_is_rendered_only_when_set(tmp_path) -> None:
+    assert "LOG_FORMAT_VERSION" not in running_env(objects("dev"), "StatefulSet", "abn-stack-data-api")
+    docs = objects("dev", extra={"data-api": {"config": {"logFormatVersion": 2}}})
+    assert running_env(docs, "StatefulSet", "abn-stack-data-api")["LOG_FORMAT_VERSION"] == "2"
+    assert "logFormatVersion" in render_error("dev", "data-api:\n  config:\n    logFormatVersion: 3\n", tmp_path)
+
+
+def test_data_api_backup_values_refuse_a_misspelling_and_a_retention_of_zero(tmp_path) -> None:
+    shared = "data-api:\n  persistence:\n    shared:\n      enabled: true\n"
+    error = render_error("dev", shared + "  backup:\n    enabled: true\n    retension: 3\n", tmp_path)
+    assert "retension" in error
+    error = render_error("dev", shared + "  backup:\n    enabled: true\n    retention: 0\n", tmp_path)
+    assert "retention" in error
+
+
 # --- network policy -----------------------------------------------------------------------------
 
 

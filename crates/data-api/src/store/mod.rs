@@ -23,12 +23,18 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use self::io::{Fault, FaultyIo, RealIo, SegmentFile, StoreIo};
+pub(crate) use self::marker::{CommitMark, MARKER_FILE};
 pub use self::metrics::StoreMetrics;
 pub use self::orphans::{sweep as sweep_orphans, OrphanPolicy, SweepReport};
 pub use self::reader::Window;
+pub(crate) use self::reader::{instance_dirs, Folder};
 pub use self::record::{format_ts, parse_ts, Level, Record, MAX_MESSAGE_CHARS};
-use self::segment::SegmentInfo;
-pub use self::segment::{parse_file_name as parse_segment_name, valid_prefix};
+pub(crate) use self::segment::SegmentInfo;
+pub use self::segment::{
+    file_name as segment_file_name, parse_file_name as parse_segment_name,
+    parse_name as parse_segment_name_and_version, valid_prefix, UnsupportedVersion,
+    DEFAULT_WRITE_VERSION, NEWEST_VERSION, OLDEST_VERSION,
+};
 use self::writer::{Pending, Writer};
 
 /// Records waiting for the writer; beyond this, senders wait (back-pressure).
@@ -49,6 +55,8 @@ pub struct StoreConfig {
     pub segment_bytes: u64,
     /// Oldest segments are deleted while the total is above this.
     pub retention_bytes: u64,
+    /// The storage format of the segments this writer starts (`LOG_FORMAT_VERSION`).
+    pub format_version: u32,
 }
 
 /// Why a record was not stored. `Display` is for logs and `/readyz`, not for clients.
@@ -58,6 +66,9 @@ pub enum StoreError {
     Full { detail: String },
     #[error("the log store is unavailable: {detail}")]
     Unavailable { detail: String },
+    /// A segment in a storage format this release does not read (a newer data-api wrote it).
+    #[error("the log store holds a format this data-api does not read: {detail}")]
+    UnsupportedFormat { detail: String },
 }
 
 impl StoreError {
@@ -66,11 +77,17 @@ impl StoreError {
         match self {
             StoreError::Full { .. } => "full",
             StoreError::Unavailable { .. } => "unavailable",
+            StoreError::UnsupportedFormat { .. } => "unsupported_format",
         }
     }
 
     pub(crate) fn from_io(err: &std::io::Error, context: &str) -> Self {
         use std::io::ErrorKind;
+        if let Some(unsupported) = segment::UnsupportedVersion::find(err) {
+            return StoreError::UnsupportedFormat {
+                detail: unsupported.to_string(),
+            };
+        }
         let detail = format!("{context}: {err}");
         match err.kind() {
             ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => {
@@ -121,6 +138,8 @@ pub struct OpenReport {
 pub enum OpenError {
     #[error("another process already writes {dir} (is INSTANCE_ID unique?)")]
     Locked { dir: PathBuf },
+    #[error("{0}")]
+    UnsupportedFormat(segment::UnsupportedVersion),
 }
 
 /// State the writer shares with readers and `/readyz`.
@@ -395,4 +414,14 @@ async fn blocking(
             None
         }
     }
+}
+
+/// The commit marker of `dir`, if it has one (for `backup` and `verify`).
+pub(crate) fn read_marker(dir: &Path) -> std::io::Result<Option<CommitMark>> {
+    marker::read(dir)
+}
+
+/// Every segment of `dir`, whole (for `verify` of a folder without a marker).
+pub(crate) fn list_segments(dir: &Path) -> std::io::Result<Vec<SegmentInfo>> {
+    segment::list(&RealIo, dir)
 }

@@ -125,16 +125,16 @@ fn enforce_budget(
                 .first()
                 .and_then(|r| r.time())
                 .unwrap_or(SystemTime::UNIX_EPOCH);
-            candidates.push((last, name.clone(), dir.clone(), info.seq));
+            candidates.push((last, name.clone(), dir.clone(), info.file_name()));
         }
     }
     candidates.sort();
     let mut removed = 0;
-    for (last, name, dir, seq) in candidates {
+    for (last, name, dir, file_name) in candidates {
         if total <= budget {
             break;
         }
-        let path = dir.join(segment::file_name(seq));
+        let path = dir.join(file_name);
         let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         match std::fs::remove_file(&path) {
             Ok(()) => {}

@@ -185,7 +185,7 @@ impl Stream {
         while self.next_segment > 0 {
             self.next_segment -= 1;
             let info = self.folder.segments[self.next_segment];
-            let path = self.folder.dir.join(segment::file_name(info.seq));
+            let path = self.folder.dir.join(info.file_name());
             match File::open(&path) {
                 Ok(file) => {
                     self.current = Some((path, BackwardLines::new(file, info.len)));

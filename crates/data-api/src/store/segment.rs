@@ -1,8 +1,17 @@
-//! Segment files: `segment-<20-digit sequence>.jsonl` in the instance's folder. Any other file
-//! there (or in `LOG_DIR`) is not the store's and is left alone.
+//! Segment files in the instance's folder, named by sequence and format version:
+//! `segment-<20-digit sequence>.jsonl` is format 1 (what 0.1.0 wrote, no version in the name),
+//! `segment-<20-digit sequence>.v<N>.jsonl` format N (2 and later). The version is in the name,
+//! so the listing alone says what a folder holds: recovery, the commit marker (sequence and
+//! length) and the readers stay the same, and a file of an unknown newer version is refused
+//! before a byte of it is read. Any other file there (or in `LOG_DIR`) is not the store's and
+//! is left alone.
+//!
+//! Compatibility rule: a release reads its own newest format and the one before; it writes, by
+//! default, the newest format the previous release reads (so a one-release rollback never meets
+//! a file it cannot read), and `LOG_FORMAT_VERSION` opts into the newer one.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::io::StoreIo;
@@ -12,35 +21,115 @@ const PREFIX: &str = "segment-";
 const SUFFIX: &str = ".jsonl";
 const DIGITS: usize = 20;
 
-/// A segment and its length in bytes (for the active segment: what is committed).
+/// The newest segment format this release reads (and writes with `LOG_FORMAT_VERSION=2`).
+/// Format 2 holds the same JSON lines as format 1; what it adds is the version in the name.
+pub const NEWEST_VERSION: u32 = 2;
+/// The oldest format this release reads: 0.1.0's unversioned segments.
+pub const OLDEST_VERSION: u32 = 1;
+/// What a writer uses for new segments unless told otherwise: the newest format the previous
+/// release (0.1.0, format 1 only) reads.
+pub const DEFAULT_WRITE_VERSION: u32 = 1;
+
+/// A segment, its format and its length in bytes (for the active segment: what is committed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SegmentInfo {
     pub seq: u64,
     pub len: u64,
+    pub version: u32,
 }
 
-/// File name of segment `seq`; names sort in sequence order.
-pub fn file_name(seq: u64) -> String {
-    format!("{PREFIX}{seq:0DIGITS$}{SUFFIX}")
+impl SegmentInfo {
+    pub fn file_name(&self) -> String {
+        file_name(self.seq, self.version)
+    }
+}
+
+/// A segment file of a format this release cannot read (written by a newer data-api).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("segment {} is in storage format {version}; this data-api reads formats {OLDEST_VERSION} to {NEWEST_VERSION} (written by a newer release?)", path.display())]
+pub struct UnsupportedVersion {
+    pub path: PathBuf,
+    pub version: u32,
+}
+
+impl UnsupportedVersion {
+    /// The error inside an `io::Error` from [`list`], if that is what it is.
+    pub fn find(err: &io::Error) -> Option<&Self> {
+        err.get_ref()?.downcast_ref::<Self>()
+    }
+}
+
+/// File name of segment `seq` in format `version`; names sort in sequence order.
+pub fn file_name(seq: u64, version: u32) -> String {
+    if version <= 1 {
+        format!("{PREFIX}{seq:0DIGITS$}{SUFFIX}")
+    } else {
+        format!("{PREFIX}{seq:0DIGITS$}.v{version}{SUFFIX}")
+    }
+}
+
+/// The sequence number and format version of a segment file name (any version, known or not),
+/// `None` for any other name.
+pub fn parse_name(name: &str) -> Option<(u64, u32)> {
+    let rest = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+    let (digits, version) = match rest.split_once('.') {
+        None => (rest, 1),
+        Some((digits, tag)) => {
+            let number = tag.strip_prefix('v')?;
+            // One spelling per version: no leading zero, and format 1 has no tag.
+            if number.is_empty()
+                || number.starts_with('0')
+                || !number.bytes().all(|b| b.is_ascii_digit())
+            {
+                return None;
+            }
+            let version: u32 = number.parse().ok()?;
+            if version < 2 {
+                return None;
+            }
+            (digits, version)
+        }
+    };
+    if digits.len() != DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((digits.parse().ok()?, version))
 }
 
 /// The sequence number of a segment file name, `None` for any other name.
 pub fn parse_file_name(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
-    if digits.len() != DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
+    parse_name(name).map(|(seq, _)| seq)
 }
 
-/// The segments in `dir`, oldest first.
+/// The segments in `dir`, oldest first. A segment in a format this release does not read is an
+/// error ([`UnsupportedVersion`] inside the `io::Error`), and so are two files for one sequence
+/// number: neither is guessed around.
 pub fn list(io: &dyn StoreIo, dir: &Path) -> io::Result<Vec<SegmentInfo>> {
-    let mut segments: Vec<SegmentInfo> = io
-        .list_files(dir)?
-        .into_iter()
-        .filter_map(|(name, len)| parse_file_name(&name).map(|seq| SegmentInfo { seq, len }))
-        .collect();
+    let mut segments = Vec::new();
+    for (name, len) in io.list_files(dir)? {
+        let Some((seq, version)) = parse_name(&name) else {
+            continue;
+        };
+        if !(OLDEST_VERSION..=NEWEST_VERSION).contains(&version) {
+            return Err(io::Error::other(UnsupportedVersion {
+                path: dir.join(name),
+                version,
+            }));
+        }
+        segments.push(SegmentInfo { seq, len, version });
+    }
     segments.sort_by_key(|s| s.seq);
+    if let Some(pair) = segments.windows(2).find(|w| w[0].seq == w[1].seq) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} holds both {} and {} for one segment",
+                dir.display(),
+                pair[0].file_name(),
+                pair[1].file_name()
+            ),
+        ));
+    }
     Ok(segments)
 }
 
@@ -93,9 +182,19 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_foreign_names_are_ignored() {
-        assert_eq!(parse_file_name(&file_name(42)), Some(42));
-        assert_eq!(file_name(1), "segment-00000000000000000001.jsonl");
+        assert_eq!(parse_file_name(&file_name(42, 1)), Some(42));
+        assert_eq!(file_name(1, 1), "segment-00000000000000000001.jsonl");
+        assert_eq!(file_name(7, 2), "segment-00000000000000000007.v2.jsonl");
+        assert_eq!(parse_name(&file_name(7, 2)), Some((7, 2)));
+        assert_eq!(
+            parse_name("segment-00000000000000000007.v31.jsonl"),
+            Some((7, 31))
+        );
         for foreign in [
+            "segment-00000000000000000001.v1.jsonl",
+            "segment-00000000000000000001.v02.jsonl",
+            "segment-00000000000000000001.v.jsonl",
+            "segment-00000000000000000001.x2.jsonl",
             "segment-1.jsonl",
             "segment-0000000000000000000a.jsonl",
             "notes.txt",

@@ -51,6 +51,8 @@ pub(crate) struct Writer {
     log_dir: PathBuf,
     segment_bytes: u64,
     retention_bytes: u64,
+    /// The format of the segments this writer starts (see `segment`).
+    write_version: u32,
     /// Segments on disk, oldest first; the last is the active one. Lengths are committed bytes.
     segments: Vec<SegmentInfo>,
     active: Option<Box<dyn SegmentFile>>,
@@ -68,6 +70,8 @@ pub(crate) struct Writer {
 
 enum ReopenError {
     Locked,
+    /// A segment of a format this release does not read: never written over or guessed at.
+    Format(segment::UnsupportedVersion),
     Store(StoreError),
 }
 
@@ -90,6 +94,7 @@ impl Writer {
             log_dir: config.log_dir.clone(),
             segment_bytes: config.segment_bytes,
             retention_bytes: config.retention_bytes,
+            write_version: config.format_version,
             segments: Vec::new(),
             active: None,
             marker: None,
@@ -111,6 +116,9 @@ impl Writer {
                     dir: writer.dir().to_path_buf(),
                 })
             }
+            Err(ReopenError::Format(unsupported)) => {
+                return Err(OpenError::UnsupportedFormat(unsupported))
+            }
             Err(ReopenError::Store(err)) => {
                 writer.last_attempt = Some(Instant::now());
                 writer.set_broken(err.clone(), true);
@@ -124,8 +132,8 @@ impl Writer {
         &self.shared.dir
     }
 
-    fn segment_path(&self, seq: u64) -> PathBuf {
-        self.dir().join(segment::file_name(seq))
+    fn segment_path(&self, info: SegmentInfo) -> PathBuf {
+        self.dir().join(info.file_name())
     }
 
     fn active_len(&self) -> u64 {
@@ -258,7 +266,7 @@ impl Writer {
             .segments
             .last()
             .expect("a writable store has a segment");
-        let path = self.segment_path(committed.seq);
+        let path = self.segment_path(committed);
         let file = self
             .active
             .as_mut()
@@ -332,6 +340,13 @@ impl Writer {
                             "another process holds the lock on {}",
                             self.dir().display()
                         ),
+                    };
+                    self.set_broken(err.clone(), true);
+                    return Err(err);
+                }
+                Err(ReopenError::Format(unsupported)) => {
+                    let err = StoreError::UnsupportedFormat {
+                        detail: unsupported.to_string(),
                     };
                     self.set_broken(err.clone(), true);
                     return Err(err);
@@ -410,11 +425,16 @@ impl Writer {
             LockError::Held => ReopenError::Locked,
             LockError::Io(e) => StoreError::from_io(&e, &ctx("locking", &dir)).into(),
         })?);
-        let mut segments = segment::list(io.as_ref(), &dir)
-            .map_err(|e| StoreError::from_io(&e, &ctx("listing", &dir)))?;
+        let mut segments =
+            segment::list(io.as_ref(), &dir).map_err(
+                |e| match segment::UnsupportedVersion::find(&e) {
+                    Some(unsupported) => ReopenError::Format(unsupported.clone()),
+                    None => StoreError::from_io(&e, &ctx("listing", &dir)).into(),
+                },
+            )?;
         let mut torn_tail = None;
         if let Some(last) = segments.last().copied() {
-            let path = dir.join(segment::file_name(last.seq));
+            let path = dir.join(last.file_name());
             let data = io
                 .read_file(&path)
                 .map_err(|e| StoreError::from_io(&e, &ctx("reading", &path)))?;
@@ -463,12 +483,17 @@ impl Writer {
             }
             self.active = Some(file);
         } else {
-            let path = dir.join(segment::file_name(1));
+            let first = SegmentInfo {
+                seq: 1,
+                len: 0,
+                version: self.write_version,
+            };
+            let path = dir.join(first.file_name());
             let file = io
                 .open_append(&path, true)
                 .and_then(|f| io.sync_dir(&dir).map(|()| f))
                 .map_err(|e| StoreError::from_io(&e, &ctx("creating", &path)))?;
-            segments.push(SegmentInfo { seq: 1, len: 0 });
+            segments.push(first);
             self.active = Some(file);
         }
         self.rollback_to = None;
@@ -492,7 +517,10 @@ impl Writer {
         )
         .map_err(|e| StoreError::from_io(&e, &ctx("writing", &marker_path)))?;
         self.marker = Some(marker);
-        if self.active_len() >= self.segment_bytes {
+        // A segment of another format (0.1.0's, or the newer one before LOG_FORMAT_VERSION went
+        // back) is sealed as it is: new records go to a segment of the format written now.
+        let active_version = self.segments.last().map(|s| s.version);
+        if self.active_len() >= self.segment_bytes || active_version != Some(self.write_version) {
             self.rotate()?;
         }
         self.apply_retention();
@@ -502,15 +530,19 @@ impl Writer {
     /// Starts the next segment; the directory entry is synced before anything is acknowledged
     /// in it.
     fn rotate(&mut self) -> Result<(), StoreError> {
-        let seq = self.segments.last().map_or(1, |s| s.seq + 1);
-        let path = self.segment_path(seq);
+        let next = SegmentInfo {
+            seq: self.segments.last().map_or(1, |s| s.seq + 1),
+            len: 0,
+            version: self.write_version,
+        };
+        let path = self.segment_path(next);
         let file = self
             .io
             .open_append(&path, true)
             .and_then(|f| self.io.sync_dir(self.dir()).map(|()| f))
             .map_err(|e| StoreError::from_io(&e, &format!("creating {}", path.display())))?;
         self.active = Some(file);
-        self.segments.push(SegmentInfo { seq, len: 0 });
+        self.segments.push(next);
         self.publish();
         Ok(())
     }
@@ -520,7 +552,7 @@ impl Writer {
         let mut total: u64 = self.segments.iter().map(|s| s.len).sum();
         while total > self.retention_bytes && self.segments.len() > 1 {
             let oldest = self.segments[0];
-            let path = self.segment_path(oldest.seq);
+            let path = self.segment_path(oldest);
             match self.io.remove_file(&path) {
                 Ok(()) => {}
                 Err(err) if err.kind() == io::ErrorKind::NotFound => {}

@@ -169,6 +169,7 @@ fn opening_a_torn_segment_keeps_every_record() {
                 instance: "fuzz".into(),
                 segment_bytes: 1 << 20,
                 retention_bytes: 8 << 20,
+                format_version: data_api::store::DEFAULT_WRITE_VERSION,
             };
             let (kept, dropped) = runtime.block_on(async {
                 let (store, report) = LogStore::open(config, Arc::new(RealIo), StoreMetrics::new())

@@ -2,10 +2,12 @@
 //! module's own documentation says what it covers.
 
 mod abuse;
+mod backup;
 mod callers;
 mod common;
 mod crash;
 mod faults;
+mod format_versions;
 mod fuzz_parsers;
 mod http_api;
 mod import_legacy;

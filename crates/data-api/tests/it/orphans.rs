@@ -34,6 +34,7 @@ async fn write(log_dir: &Path, instance: &str, records: usize) -> LogStore {
         instance: instance.to_string(),
         segment_bytes: 16 * 1024,
         retention_bytes: 1 << 30,
+        format_version: data_api::store::DEFAULT_WRITE_VERSION,
     };
     let (store, _) = LogStore::open(config, Arc::new(RealIo), StoreMetrics::new())
         .await

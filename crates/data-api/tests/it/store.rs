@@ -18,6 +18,7 @@ fn config(log_dir: &Path, instance: &str, segment_bytes: u64, retention_bytes: u
         instance: instance.to_string(),
         segment_bytes,
         retention_bytes,
+        format_version: data_api::store::DEFAULT_WRITE_VERSION,
     }
 }
 

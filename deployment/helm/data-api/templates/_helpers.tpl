@@ -93,6 +93,7 @@ binary owns every other default.
 {{- include "data-api.envVar" (list "SIMULATED_LATENCY_MS" $c.simulatedLatencyMs) }}
 {{- include "data-api.envVar" (list "LOG_SEGMENT_BYTES" $c.logSegmentBytes) }}
 {{- include "data-api.envVar" (list "LOG_RETENTION_BYTES" $c.logRetentionBytes) }}
+{{- include "data-api.envVar" (list "LOG_FORMAT_VERSION" $c.logFormatVersion) }}
 {{- include "data-api.envVar" (list "REQUEST_TIMEOUT" $c.requestTimeout) }}
 {{- include "data-api.envVar" (list "DRAIN_PERIOD" $c.drainPeriodSeconds "s") }}
 {{- include "data-api.envVar" (list "SHUTDOWN_TIMEOUT" $c.shutdownTimeoutSeconds "s") }}
@@ -206,4 +207,51 @@ running pod and is reloaded live. Empty without the Secret.
 {{/* Headless Service that gives StatefulSet pods their stable DNS names. */}}
 {{- define "data-api.headlessName" -}}
 {{- printf "%s-headless" (include "data-api.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The backup CronJob (backup.enabled) and the claim its copies go to. */}}
+{{- define "data-api.backupName" -}}
+{{- printf "%s-backup" (include "data-api.fullname" .) | trunc 52 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "data-api.backupClaimName" -}}
+{{- .Values.backup.claim.existingClaim | default (printf "%s-backup" (include "data-api.fullname" .) | trunc 63 | trimSuffix "-") }}
+{{- end }}
+
+{{/* The backup pod's volumes: the records claim read-only, the copies' claim. */}}
+{{- define "data-api.backupVolumes" -}}
+- name: data
+  persistentVolumeClaim:
+    claimName: {{ ternary (include "data-api.sharedClaimName" .) .Values.persistence.existingClaim .Values.persistence.shared.enabled }}
+    readOnly: true
+- name: backup
+  persistentVolumeClaim:
+    claimName: {{ include "data-api.backupClaimName" . }}
+{{- end }}
+
+{{/* The backup container: the shared base (image, hardening, extraEnv), its own args and mounts. */}}
+{{- define "data-api.backupContainer" -}}
+- name: backup
+  {{- include "abn-common.container" (dict "root" . "values" .Values "image" (include "data-api.image" .)
+        "pullPolicy" .Values.image.pullPolicy "securityContext" .Values.securityContext
+        "resources" .Values.resources
+        "mounts" "- name: data\n  mountPath: /var/data/logs\n  readOnly: true\n- name: backup\n  mountPath: /var/data/backup") | nindent 2 }}
+  args: [backup, --into, /var/data/backup, --keep, {{ .Values.backup.retention | quote }}]
+{{- end }}
+
+{{/*
+The backup's labels: another app.kubernetes.io/name, so the Service, the PDB and the StatefulSet
+never select a backup pod (it serves nothing).
+*/}}
+{{- define "data-api.backupLabels" -}}
+helm.sh/chart: {{ include "data-api.chart" . }}
+app.kubernetes.io/name: {{ printf "%s-backup" (include "data-api.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: backup
+app.kubernetes.io/part-of: abn-stack
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with (include "abn-common.commonLabels" .Values) }}
+{{ . }}
+{{- end }}
 {{- end }}

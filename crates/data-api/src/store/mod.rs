@@ -207,6 +207,7 @@ impl LogStore {
                 level,
                 message,
                 preset: None,
+                caller: tracing::Span::current(),
                 reply,
             })
             .await
@@ -266,6 +267,7 @@ impl LogStore {
                     level: record.level,
                     message: record.message,
                     preset: Some((record.id, time)),
+                    caller: tracing::Span::none(),
                     reply,
                 })
                 .await

@@ -12,3 +12,4 @@ mod import_legacy;
 mod orphans;
 mod shared_volume;
 mod store;
+mod traces;

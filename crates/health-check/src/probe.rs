@@ -57,8 +57,10 @@ where
     F: Fn(&'a Target) -> Fut,
     Fut: Future<Output = Result<Answer, String>>,
 {
+    // The probes' spans are made here, outside the run's future: their parent is named.
+    let run = run_span(targets.len());
     join_all(targets.iter().map(|target| {
-        let span = probe_span(target);
+        let span = probe_span(&run, target);
         let attempt = fetch(target);
         async move {
             let ts = SystemTime::now();
@@ -81,7 +83,7 @@ where
         }
         .instrument(span)
     }))
-    .instrument(run_span(targets.len()))
+    .instrument(run)
     .await
 }
 
@@ -95,11 +97,12 @@ fn run_span(targets: usize) -> tracing::Span {
 
 /// One probe's client span: its target, URL, status and verdict. Its context goes to the
 /// target as `traceparent`, so the target's own span joins the trace.
-fn probe_span(target: &Target) -> tracing::Span {
+fn probe_span(run: &tracing::Span, target: &Target) -> tracing::Span {
     if !platform::otel::enabled() {
         return tracing::Span::none();
     }
     tracing::info_span!(
+        parent: run,
         "probe",
         otel.kind = "client",
         target = target.name.as_str(),

@@ -343,6 +343,18 @@ pub fn inject(span: &tracing::Span, headers: &mut http::HeaderMap) {
     propagator().inject_context(&context, &mut HeaderInjector(headers));
 }
 
+/// The trace id of `span` (32 hex digits) when tracing is on and the span is sampled.
+pub fn trace_id(span: &tracing::Span) -> Option<String> {
+    use opentelemetry::trace::TraceContextExt;
+    if !enabled() {
+        return None;
+    }
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    (span_context.is_valid() && span_context.is_sampled())
+        .then(|| span_context.trace_id().to_string())
+}
+
 fn propagator() -> &'static TraceContextPropagator {
     PROPAGATOR.get_or_init(TraceContextPropagator::new)
 }

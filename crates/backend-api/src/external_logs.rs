@@ -24,6 +24,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use reqwest::Url;
 use secrecy::ExposeSecret;
+use tracing::Instrument;
 
 use crate::config::{Config, Integration, KeySource};
 
@@ -360,8 +361,14 @@ async fn download_for(
     let url = with_query(&upstream.url, query.as_deref());
     // The pipeline gave every request an id: the provider's log lines carry the same one.
     let request_id = headers.get(platform::request_id::X_REQUEST_ID);
-    let attempt = || upstream.send(url.clone(), request_id);
     let last_failure = std::sync::Mutex::new(None::<String>);
+    let attempts_made = std::sync::atomic::AtomicU32::new(0);
+    let attempt = || {
+        let number = attempts_made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let retry_reason = last_failure.lock().expect("last failure lock").clone();
+        let span = attempt_span(request_id, number, retry_reason.as_deref());
+        upstream.send(url.clone(), request_id).instrument(span)
+    };
     let attempts = attempt
         .retry(
             ExponentialBuilder::default()
@@ -377,6 +384,7 @@ async fn download_for(
             *last_failure.lock().expect("last failure lock") = Some(err.to_string());
         });
 
+    let attempts = attempts.instrument(call_span(request_id));
     let response = match tokio::time::timeout(upstream.first_byte_budget, attempts).await {
         // The budget ran out while backing off from a failed attempt: the provider is down,
         // not slow.
@@ -473,6 +481,39 @@ fn idle_bounded(
     })
 }
 
+/// The trace's span of the whole provider call (every attempt, inside the first-byte budget);
+/// only when traces are exported, so log lines keep the request's span otherwise.
+fn call_span(request_id: Option<&HeaderValue>) -> tracing::Span {
+    if !platform::otel::enabled() {
+        return tracing::Span::none();
+    }
+    let request_id = request_id.and_then(|id| id.to_str().ok());
+    tracing::info_span!("provider call", request_id)
+}
+
+/// One attempt's client span: its number, why it was retried (the previous attempt's failure),
+/// the provider's status.
+fn attempt_span(
+    request_id: Option<&HeaderValue>,
+    number: u32,
+    retry_reason: Option<&str>,
+) -> tracing::Span {
+    if !platform::otel::enabled() {
+        return tracing::Span::none();
+    }
+    let request_id = request_id.and_then(|id| id.to_str().ok());
+    tracing::info_span!(
+        "provider attempt",
+        otel.kind = "client",
+        request_id,
+        attempt = number,
+        retry.reason = retry_reason,
+        http.response.status_code = tracing::field::Empty,
+        error = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    )
+}
+
 impl Upstream {
     /// One attempt: resolves when the provider's response head has arrived.
     async fn send(
@@ -483,6 +524,12 @@ impl Upstream {
         let mut request = self.client.get(url);
         if let Some(id) = request_id {
             request = request.header(platform::request_id::X_REQUEST_ID, id.clone());
+        }
+        let span = tracing::Span::current();
+        if platform::otel::enabled() {
+            let mut trace_context = HeaderMap::new();
+            platform::otel::inject(&span, &mut trace_context);
+            request = request.headers(trace_context);
         }
         let response = request
             .header(
@@ -495,8 +542,16 @@ impl Upstream {
             .map_err(|err| match certificate_failure(&err) {
                 Some((code, reason)) => UpstreamError::Certificate { code, reason },
                 None => UpstreamError::Unavailable(describe(err)),
+            })
+            .inspect_err(|err| {
+                span.record("error", tracing::field::display(err));
+                span.record("otel.status_code", "ERROR");
             })?;
         let status = response.status();
+        span.record("http.response.status_code", status.as_u16());
+        if !status.is_success() {
+            span.record("otel.status_code", "ERROR");
+        }
         match status.as_u16() {
             200..=299 => Ok(response),
             // Only another origin's redirect gets here: see `same_origin_redirects`.

@@ -108,6 +108,10 @@ pub struct ProbeArgs {
     /// Format of the diagnostic log on stderr: json (default when stderr is not a terminal) or text.
     #[arg(long, env = "LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+
+    /// OpenTelemetry traces of each run and probe (off unless an OTLP endpoint is set).
+    #[command(flatten)]
+    pub otel: platform::otel::OtelArgs,
 }
 
 /// What a probe run needs, whether once, in a loop or serving.
@@ -258,15 +262,23 @@ async fn run_probes(args: &ProbeArgs) -> i32 {
         Err(e) => e.exit(),
     };
     // Diagnostics go to stderr: stdout carries the legacy human lines (and `--output -`).
-    telemetry::init_on(args.log_format, LogStream::Stderr);
-    match mode {
+    telemetry::init_traced(
+        args.log_format,
+        LogStream::Stderr,
+        &args.otel,
+        "health-check",
+    );
+    let code = match mode {
         Mode::Once => match run_once(&config).await {
             Ok(summary) if summary.healthy() => EXIT_HEALTHY,
             Ok(_) => EXIT_UNHEALTHY,
             Err(e) => fail(&e),
         },
         Mode::Loop(every) => loop_exit_code(run_loop(config, every, Shutdown::on_signals()).await),
-    }
+    };
+    // The runs' spans, before the process ends (bounded).
+    platform::otel::flush();
+    code
 }
 
 /// A loop's exit code (the loop mode's and `serve`'s): 0 when every run wrote its history.

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::future::join_all;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::record::{format_ts, ProbeRecord};
 use crate::target::Target;
@@ -56,7 +57,10 @@ where
     F: Fn(&'a Target) -> Fut,
     Fut: Future<Output = Result<Answer, String>>,
 {
+    // The probes' spans are made here, outside the run's future: their parent is named.
+    let run = run_span(targets.len());
     join_all(targets.iter().map(|target| {
+        let span = probe_span(&run, target);
         let attempt = fetch(target);
         async move {
             let ts = SystemTime::now();
@@ -65,10 +69,49 @@ where
             let latency = started.elapsed();
             let outcome =
                 outcome.unwrap_or_else(|_| Err(format!("timed out after {}", show(timeout))));
-            judge(target, ts, latency, outcome)
+            let record = judge(target, ts, latency, outcome);
+            let span = tracing::Span::current();
+            span.record("ok", record.ok);
+            if let Some(status) = record.status {
+                span.record("http.response.status_code", status);
+            }
+            if let Some(error) = &record.error {
+                span.record("error", error.as_str());
+                span.record("otel.status_code", "ERROR");
+            }
+            record
         }
+        .instrument(span)
     }))
+    .instrument(run)
     .await
+}
+
+/// The trace's root span of one run (every probe its child); none when traces are off.
+fn run_span(targets: usize) -> tracing::Span {
+    if !platform::otel::enabled() {
+        return tracing::Span::none();
+    }
+    tracing::info_span!("health check run", targets)
+}
+
+/// One probe's client span: its target, URL, status and verdict. Its context goes to the
+/// target as `traceparent`, so the target's own span joins the trace.
+fn probe_span(run: &tracing::Span, target: &Target) -> tracing::Span {
+    if !platform::otel::enabled() {
+        return tracing::Span::none();
+    }
+    tracing::info_span!(
+        parent: run,
+        "probe",
+        otel.kind = "client",
+        target = target.name.as_str(),
+        url = target.display_url(),
+        ok = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        error = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    )
 }
 
 /// Checks an answer against the target's conditions.
@@ -114,8 +157,11 @@ fn judge(
 
 /// One GET; the body is read only when a condition needs it, and only its first bytes.
 async fn fetch(client: &reqwest::Client, target: &Target) -> Result<Answer, String> {
+    let mut trace_context = reqwest::header::HeaderMap::new();
+    platform::otel::inject(&tracing::Span::current(), &mut trace_context);
     let mut response = client
         .get(&target.url)
+        .headers(trace_context)
         .send()
         .await
         .map_err(|e| describe(&e))?;

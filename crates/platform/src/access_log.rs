@@ -1,4 +1,4 @@
-//! The access log: one structured line per finished request, written by the pipeline once the
+//! The access log: one structured line per finished request (with `trace_id` when traces are exported), written by the pipeline once the
 //! response head is ready (target `access_log`, inside the request's span, so it carries the
 //! request id like every other line of the request). Its fields are borrowed from the request
 //! and response: the line itself is the only thing allocated.
@@ -43,16 +43,22 @@ impl AccessLog {
             .get::<CallerName>()
             .map(CallerName::as_str);
         let duration_ms = took.as_secs_f64() * 1000.0;
+        if self == AccessLog::Off {
+            return;
+        }
+        // Ties the line to its trace when traces are exported (absent otherwise).
+        let trace_id = crate::otel::trace_id(&tracing::Span::current());
+        let trace_id = trace_id.as_deref();
         match self {
             AccessLog::Off => {}
             AccessLog::Info => tracing::info!(
                 target: "access_log",
-                method = method.as_str(), route, status, duration_ms, bytes, caller,
+                method = method.as_str(), route, status, duration_ms, bytes, caller, trace_id,
                 "request"
             ),
             AccessLog::Debug => tracing::debug!(
                 target: "access_log",
-                method = method.as_str(), route, status, duration_ms, bytes, caller,
+                method = method.as_str(), route, status, duration_ms, bytes, caller, trace_id,
                 "request"
             ),
         }

@@ -62,6 +62,10 @@ pub struct ServerArgs {
     #[arg(long, env = "ACCESS_LOG", value_enum, default_value_t = Switch::On)]
     pub access_log: Switch,
 
+    /// OpenTelemetry traces (off unless an OTLP endpoint is set).
+    #[command(flatten)]
+    pub otel: crate::otel::OtelArgs,
+
     #[command(flatten)]
     pub check: CheckConfig,
 }

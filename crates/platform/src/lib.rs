@@ -20,6 +20,7 @@
 //! | `secret_file.rs`, `secret_watch.rs`, `secret_metrics.rs`, `reloadable.rs` | reading a secret file; keeping it current (watcher and periodic check); the reload metrics; the value requests read |
 //! | `callers.rs` | who may call: API_TOKENS_FILE's bearer tokens, the 401 answer, the route layer |
 //! | `query.rs` | the `limit` and `since` query parameters every service parses the same way |
+//! | `otel.rs` | OpenTelemetry traces: the `OTEL_*` variables, the bounded export queue, `traceparent` in and out |
 //! | `service_info.rs`, `readiness.rs`, `shutdown.rs`, `config.rs`, `telemetry.rs`, `http_client.rs` | what is running; `/readyz` state; signals; configuration; logs; the outgoing HTTP client |
 
 pub mod acceptor;
@@ -37,6 +38,7 @@ pub mod http_client;
 mod latency_histogram;
 pub mod metrics;
 pub mod openapi;
+pub mod otel;
 mod pipeline;
 pub mod query;
 pub mod readiness;

@@ -99,7 +99,7 @@ where
 
     fn call(&mut self, mut request: Request) -> Self::Future {
         let context = RequestContext::begin(&mut request);
-        let span = context.span();
+        let span = context.span(&self.shared.route, request.headers());
         let in_flight = InFlight::enter(self.shared.clone());
         let answer = match limit_body(&mut request, self.shared.max_body_bytes) {
             Err(refusal) => Answer::Refused(refusal),

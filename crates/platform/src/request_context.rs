@@ -5,9 +5,10 @@
 use std::time::{Duration, Instant};
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method};
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::response::Response;
 
+use crate::otel;
 use crate::request_id::{self, X_REQUEST_ID};
 
 pub(crate) struct RequestContext {
@@ -26,11 +27,28 @@ impl RequestContext {
         }
     }
 
-    /// The request's span: every line logged while it is handled carries `request_id`.
-    pub(crate) fn span(&self) -> tracing::Span {
+    /// The request's span: every line logged while it is handled carries `request_id`. When
+    /// traces are exported it is also the server span of the trace (route template, method,
+    /// status), a child of the caller's `traceparent`.
+    pub(crate) fn span(&self, route: &str, headers: &HeaderMap) -> tracing::Span {
         // A sane id is visible ASCII, so always text.
         let id = self.request_id.to_str().unwrap_or_default();
-        tracing::info_span!("request", request_id = id)
+        if !otel::enabled() {
+            return tracing::info_span!("request", request_id = id);
+        }
+        let method = self.method.as_str();
+        let span = tracing::info_span!(
+            "request",
+            request_id = id,
+            otel.name = format!("{method} {route}"),
+            otel.kind = "server",
+            http.route = route,
+            http.request.method = method,
+            http.response.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        otel::adopt_parent(&span, headers);
+        span
     }
 
     /// Once the response head is ready (JSON errors included): the id goes on the response;
@@ -39,6 +57,14 @@ impl RequestContext {
         response
             .headers_mut()
             .insert(X_REQUEST_ID, self.request_id.clone());
+        if otel::enabled() {
+            let status = response.status();
+            let span = tracing::Span::current();
+            span.record("http.response.status_code", status.as_u16());
+            if status.is_server_error() {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
         self.started.elapsed()
     }
 }

@@ -22,7 +22,14 @@ where
 {
     let core_dumps = crate::core_dumps::disable();
     let config: C = config::parse_checked_or_exit();
-    telemetry::init(config.as_ref().log_format);
+    let server = config.as_ref();
+    let name = C::command().get_name().to_string();
+    telemetry::init_traced(
+        server.log_format,
+        telemetry::LogStream::Stdout,
+        &server.otel,
+        &name,
+    );
     if let Err(err) = core_dumps {
         tracing::warn!(error = %err, "cannot disable core dumps (RLIMIT_CORE)");
     }
@@ -45,7 +52,10 @@ pub async fn serve_until_signal(
             return ExitCode::FAILURE;
         }
     };
-    match running.serve(shutdown).await {
+    let served = running.serve(shutdown).await;
+    // The spans of the last requests, before the process ends (bounded).
+    crate::otel::flush();
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "server failed");

@@ -19,6 +19,7 @@ pub mod contract;
 mod eventually;
 pub mod http_abuse;
 mod metrics;
+pub mod otlp;
 mod process;
 
 use std::process::Command;
@@ -53,4 +54,17 @@ pub fn check_config(bin: &str, args: &[&str], envs: &[(&str, &str)]) -> (i32, St
     let text = String::from_utf8_lossy(&output.stderr).to_string()
         + &String::from_utf8_lossy(&output.stdout);
     (output.status.code().unwrap_or(-1), text)
+}
+
+/// Another workspace binary, in the same target folder as `own_binary` (a crate's
+/// `CARGO_BIN_EXE_*`): for tests that need two services as two processes. A workspace build or
+/// test (`cargo nextest run --workspace`) builds it; otherwise the panic says how.
+pub fn binary_beside(own_binary: &str, name: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(own_binary).with_file_name(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: run the tests with --workspace, or `cargo build -p {name}` first",
+        path.display()
+    );
+    path
 }

@@ -34,6 +34,8 @@ SERVICE_METRICS = {
     "data_api_records_written_total", "data_api_store_bytes", "data_api_retention_bytes",
     "data_api_store_writable", "data_api_write_errors_total",
     "secret_reloads_total", "secret_last_reload_timestamp_seconds",
+    # when traces are exported (OTEL_EXPORTER_OTLP_ENDPOINT)
+    "trace_spans_exported_total", "trace_spans_dropped_total",
     # health-check serve
     "healthcheck_target_up", "healthcheck_last_success_timestamp_seconds", "healthcheck_probes_total",
     "healthcheck_last_run_timestamp_seconds", "healthcheck_notifications_total",

@@ -11,3 +11,4 @@ mod process;
 mod redirects;
 mod stalls;
 mod tls;
+mod traces;

@@ -226,6 +226,7 @@ impl LogStore {
                 level,
                 message,
                 preset: None,
+                caller: tracing::Span::current(),
                 reply,
             })
             .await
@@ -285,6 +286,7 @@ impl LogStore {
                     level: record.level,
                     message: record.message,
                     preset: Some((record.id, time)),
+                    caller: tracing::Span::none(),
                     reply,
                 })
                 .await

@@ -31,6 +31,8 @@ pub(crate) struct Pending {
     pub message: String,
     /// Id and time given by the caller (imported history) instead of made here.
     pub preset: Option<(String, SystemTime)>,
+    /// The request's span, linked from the commit's span when traces are exported.
+    pub caller: tracing::Span,
     pub reply: oneshot::Sender<Result<Ack, StoreError>>,
 }
 
@@ -142,6 +144,8 @@ impl Writer {
 
     /// Commits a batch: acknowledges every record once it is durable, refuses the rest.
     pub(crate) fn commit(&mut self, batch: Vec<Pending>) {
+        let span = commit_span(&batch);
+        let _entered = span.enter();
         if let Err(err) = self.ensure_writable() {
             self.refuse(batch.into_iter().map(|p| p.reply), &err);
             return;
@@ -278,7 +282,13 @@ impl Writer {
         // The marker moves only once the data is durable: readers elsewhere never get ahead.
         let result = file
             .write_all(buf)
-            .and_then(|()| file.sync_data())
+            .and_then(|()| {
+                let syncing = Instant::now();
+                let synced = file.sync_data();
+                let took = syncing.elapsed().as_secs_f64() * 1000.0;
+                tracing::Span::current().record("fdatasync_ms", took);
+                synced
+            })
             .and_then(|()| match file.is_linked()? {
                 true => Ok(()),
                 false => Err(io::Error::new(
@@ -577,6 +587,23 @@ impl Writer {
 }
 
 /// Rewrites the commit marker and makes it durable.
+/// The trace's span of one group commit (records in the batch, fdatasync time), linked to the
+/// span of every request it acknowledges; none when traces are not exported.
+fn commit_span(batch: &[Pending]) -> tracing::Span {
+    if !platform::otel::enabled() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "group commit",
+        records = batch.len(),
+        fdatasync_ms = tracing::field::Empty,
+    );
+    for pending in batch {
+        span.follows_from(&pending.caller);
+    }
+    span
+}
+
 fn write_marker(marker: Option<&mut Box<dyn SegmentFile>>, mark: CommitMark) -> io::Result<()> {
     let marker = marker
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the commit marker is not open"))?;

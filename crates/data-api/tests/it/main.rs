@@ -14,3 +14,4 @@ mod import_legacy;
 mod orphans;
 mod shared_volume;
 mod store;
+mod traces;

@@ -88,7 +88,12 @@ pub async fn run(args: &ServeArgs) -> i32 {
     let mut config = args.resolve().unwrap_or_else(|e| e.exit());
     // The page and the legacy log carry the human lines; stdout carries the JSON logs.
     config.print_human_lines = false;
-    telemetry::init(args.server.log_format);
+    telemetry::init_traced(
+        args.server.log_format,
+        telemetry::LogStream::Stdout,
+        &args.server.otel,
+        "health-check",
+    );
     let shutdown = Shutdown::on_signals();
     let status = status_service(config, args.interval, args.server.clone(), shutdown.clone())
         .await
@@ -103,6 +108,8 @@ pub async fn run(args: &ServeArgs) -> i32 {
         platform::serve_until_signal(status.service, DEFAULT_ADDR, shutdown.clone()),
         probes
     );
+    // The last runs' spans (the server's own flush may have come before the loop's end).
+    platform::otel::flush();
     match loop_exit_code(probed) {
         EXIT_HEALTHY if served != ExitCode::SUCCESS => EXIT_UNHEALTHY,
         code => code,

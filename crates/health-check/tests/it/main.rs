@@ -11,3 +11,4 @@ mod report;
 mod rotation;
 mod run_loop;
 mod serve;
+mod traces;

@@ -200,7 +200,9 @@ def test_dev_runs_the_log_provider_with_the_chart_made_secret() -> None:
     assert_key_from_mounted_secret(one(docs, "Deployment", "abn-stack-backend-api"), "EXTERNAL_INTEGRATION_KEY")
     # The backend calls its own release's provider Service.
     url = urlsplit(running_env(docs, "Deployment", "abn-stack-backend-api")["EXTERNAL_LOGS_URL"])
-    service = one(docs, "Service", url.hostname)
+    service_name, namespace = url.hostname.split(".")[:2]
+    service = one(docs, "Service", service_name)
+    assert namespace == NAMESPACES["dev"]
     assert url.port == service["spec"]["ports"][0]["port"] and url.path == "/v1/logs"
 
 

@@ -1,7 +1,7 @@
 """The upgrade and rollback rehearsal: the previous release's charts and images installed with the
 dev values, records and health history written, then `helm upgrade` to the working tree's charts
-and images with the same values, then `helm rollback` (the previous revision's manifests applied
-again), on one Docker engine with the claims kept throughout (kubelet.py's named volumes).
+and images with the working tree's dev values (each release's own, as a deploy from git does),
+then `helm rollback` (the previous revision's manifests applied again), on one Docker engine with the claims kept throughout (kubelet.py's named volumes).
 
 Before anything runs, the render diff (renderdiff.py) of both steps must be clean: a change
 Kubernetes refuses in place fails the rehearsal with its manual step. Each step, as Helm applies
@@ -40,11 +40,21 @@ def image_tags(tag: str) -> dict[str, Any]:
     return {section: {"image": {"tag": tag}} for section in IMAGE_SECTIONS}
 
 
+def dev_values(umbrella: Path) -> Path:
+    """The dev values shipped with that umbrella chart (its checkout's
+    deployment/configuration/dev/values.yaml): a team deploying from git upgrades the chart and its
+    per-environment values together (the playbook does), and a release may change both at once
+    (0.1.0's dev provider spoke plain HTTP; the next one's serves HTTPS with a Secret only the new
+    chart makes). Where a checkout has none, the working tree's."""
+    own = umbrella.resolve().parents[2] / "configuration" / "dev" / "values.yaml"
+    return own if own.is_file() else render.env_values_file("dev")
+
+
 def render_release(umbrella: Path, tag: str) -> list[dict[str, Any]]:
     """An umbrella chart (the working tree's, or the base checkout's) rendered as the dev release
-    with the working tree's dev values, the same for both releases, and the images of `tag`."""
+    with its own checkout's dev values and the images of `tag`."""
     render.build_dependencies(umbrella)
-    return render.render_objects(umbrella, [render.env_values_file("dev")], release=render.RELEASE,
+    return render.render_objects(umbrella, [dev_values(umbrella)], release=render.RELEASE,
                                  namespace=sources.NAMESPACES["dev"], extra_values=image_tags(tag))
 
 

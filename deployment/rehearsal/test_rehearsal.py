@@ -113,7 +113,12 @@ def test_data_api_legacy_import_as_init_containers(engine: docker.DockerClient) 
         pods = [p for p in rehearsal.serving if p.workload.name == "abn-stack-data-api"]
         assert len(pods) == 2, [p.name for p in rehearsal.serving]
         for pod in pods:
-            imports.append(f"{pod.name} {when}: {pod.logs('import-legacy').splitlines()[-1]}")
+            # The summary line (stdout), not the last line: the engine interleaves the container's
+            # stdout and its log lines (stderr) in no fixed order.
+            lines = pod.logs("import-legacy").splitlines()
+            summary = next((line for line in reversed(lines) if line.startswith("import-legacy:")),
+                           f"no summary line in {lines[-3:]}")
+            imports.append(f"{pod.name} {when}: {summary}")
             answer = requests.get(rehearsal._url(pod, "/logs?instance=legacy&limit=1000"), timeout=30)
             assert answer.status_code == 200, answer.text
             assert sorted(r["message"] for r in answer.json()["records"]) == messages, (pod.name, answer.text[:500])

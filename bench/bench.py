@@ -26,7 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests" / "support"))
-from service_process import ServiceProcess, bound_address  # noqa: E402  (the one way to start a binary)
+from service_process import ServiceProcess, bound_address, eventually  # noqa: E402  (the one way to start a binary)
 
 BASELINE = Path(os.environ.get("BASELINE_DIR", HERE / "legacy")).resolve()
 TARGET = Path(os.environ.get("BENCH_TARGET_DIR", REPO / "target" / "release"))
@@ -130,17 +130,16 @@ class Server:
             raise SystemExit(f"{self.name} did not start: {str(error).splitlines()[0]}; "
                              f"see {WORK / (self.name + '.log')}")
         self.proc, self.port = service.proc, service.port
-        deadline = time.monotonic() + 120
-        while http_status(self.port, self.ready_path) is None:
+
+        def answering() -> bool:  # any HTTP answer: the legacy apps have no readiness route
             if self.proc.poll() is not None:
                 raise SystemExit(f"{self.name} exited at start; see {WORK / (self.name + '.log')}")
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{self.name} not answering after 120 s")
-            time.sleep(0.02)
+            return http_status(self.port, self.ready_path) is not None
+        eventually(f"{self.name} answers {self.ready_path}", answering, bound=120, every=0.02)
         if self.workers:
             # Let every gunicorn worker finish booting, as the baseline did.
-            while len(children(self.proc.pid)) < self.workers and time.monotonic() < deadline:
-                time.sleep(0.05)
+            eventually(f"{self.name}'s {self.workers} workers", lambda: len(children(self.proc.pid)) >= self.workers,
+                       bound=120, every=0.05)
             time.sleep(1.5)
         return self
 

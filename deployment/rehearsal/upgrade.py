@@ -44,8 +44,8 @@ def dev_values(umbrella: Path) -> Path:
     """The dev values shipped with that umbrella chart (its checkout's
     deployment/configuration/dev/values.yaml): a team deploying from git upgrades the chart and its
     per-environment values together (the playbook does), and a release may change both at once
-    (0.1.0's dev provider spoke plain HTTP; the next one's serves HTTPS with a Secret only the new
-    chart makes). Where a checkout has none, the working tree's."""
+    (values that use a key only the new chart has, or mount a Secret only the new chart makes).
+    Where a checkout has none, the working tree's."""
     own = umbrella.resolve().parents[2] / "configuration" / "dev" / "values.yaml"
     return own if own.is_file() else render.env_values_file("dev")
 

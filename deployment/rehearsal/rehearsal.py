@@ -287,17 +287,9 @@ class Rehearsal:
                      if any((v.get("secret") or {}).get("secretName") == secret
                             for v in p.workload.pod_spec.get("volumes") or [])]
         for pod in providers:
-            deadline = time.monotonic() + 60
-            while self._metric(pod, provider_ok) < 1:
-                if time.monotonic() > deadline:
-                    raise PodFailed(f"{pod.name}: no reload of the rotated key within 60 s (of {provider_ok})")
-                time.sleep(0.2)
+            self._wait_for_reload(pod, provider_ok)
         for pod in backends:
-            deadline = time.monotonic() + 60
-            while self._metric(pod, reload_ok) < 1:
-                if time.monotonic() > deadline:
-                    raise PodFailed(f"{pod.name}: no reload of the rotated key within 60 s (of {reload_ok})")
-                time.sleep(0.2)
+            self._wait_for_reload(pod, reload_ok)
             answer = _http("GET", self._url(pod, "/download_external_logs?limit=5"))
             if answer.status_code != 200:
                 raise PodFailed(f"{pod.name}: after the rotation /download_external_logs answered "
@@ -311,6 +303,14 @@ class Rehearsal:
         self.result.checks.append(f"key rotation: Secret {secret} swapped in {len(updated)} mounted copies; every "
                                   "backend-api reloaded it live (secret_reloads_total ok) and downloads with it, "
                                   "same containers, no restart")
+
+    def _wait_for_reload(self, pod: RunningPod, series: str, within: float = 60.0) -> None:
+        """Until the pod's `series` counts one reload (bounded)."""
+        deadline = time.monotonic() + within
+        while self._metric(pod, series) < 1:
+            if time.monotonic() > deadline:
+                raise PodFailed(f"{pod.name}: no reload of the rotated key within {within:.0f} s (of {series})")
+            time.sleep(0.2)
 
     def _metric(self, pod: RunningPod, series: str) -> float:
         url = self._url(pod, "/metrics")

@@ -163,6 +163,17 @@ fn is_empty_or_absent(dir: &Path) -> io::Result<bool> {
     }
 }
 
+/// Writes one file of the copy and returns its manifest entry.
+fn put_entry(sink: &mut Sink, path: String, data: &[u8]) -> Result<ManifestEntry, String> {
+    sink.put(&path, data)
+        .map_err(|e| format!("writing {path}: {e}"))?;
+    Ok(ManifestEntry {
+        path,
+        bytes: data.len() as u64,
+        sha256: sha256_hex(data),
+    })
+}
+
 fn sha256_hex(data: &[u8]) -> String {
     Sha256::digest(data)
         .iter()
@@ -207,14 +218,7 @@ pub fn backup(log_dir: &Path, to: &Path) -> Result<BackupSummary, String> {
                 Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
                 Err(err) => return Err(format!("reading {}: {err}", source.display())),
             };
-            let path = format!("{name}/{file_name}");
-            sink.put(&path, &data)
-                .map_err(|e| format!("writing {path}: {e}"))?;
-            files.push(ManifestEntry {
-                path,
-                bytes: data.len() as u64,
-                sha256: sha256_hex(&data),
-            });
+            files.push(put_entry(&mut sink, format!("{name}/{file_name}"), &data)?);
             summary.segments += 1;
             summary.bytes += data.len() as u64;
             last_copied = Some(CommitMark {
@@ -225,14 +229,11 @@ pub fn backup(log_dir: &Path, to: &Path) -> Result<BackupSummary, String> {
         // A folder without a marker has nothing known to be committed: nothing to copy.
         let Some(mark) = last_copied else { continue };
         let marker = mark.encode();
-        let path = format!("{name}/{MARKER_FILE}");
-        sink.put(&path, &marker)
-            .map_err(|e| format!("writing {path}: {e}"))?;
-        files.push(ManifestEntry {
-            path,
-            bytes: marker.len() as u64,
-            sha256: sha256_hex(&marker),
-        });
+        files.push(put_entry(
+            &mut sink,
+            format!("{name}/{MARKER_FILE}"),
+            &marker,
+        )?);
         summary.folders += 1;
     }
     let manifest = Manifest {

@@ -13,7 +13,8 @@
 #   ADVISORY_DB        a local snapshot of the RustSec advisory database (unset: fetched)
 #   SECURITY_PROFILE   debug (default) or release: which build of the binaries the live steps run
 #   CRASH_ROUNDS       SIGKILL rounds of the data-api crash loop (20)
-#   CRASH_PROFILE      release (default) or debug: the data-api build the crash loop kills
+#   CRASH_PROFILE      image (default: the binary of this commit's data-api image, else a release
+#                      build), release or debug: the data-api build the crash loop kills
 #   IDLE_CONNECTIONS   idle connections held against a live service (10000)
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -25,7 +26,7 @@ STEPS=(advisories abuse properties schemathesis secrets secrets-compose crash-lo
 DEFAULT_STEPS=(advisories schemathesis secrets secrets-compose crash-loop idle-connections)
 SECURITY_PROFILE=${SECURITY_PROFILE:-debug}
 CRASH_ROUNDS=${CRASH_ROUNDS:-20}
-CRASH_PROFILE=${CRASH_PROFILE:-release}
+CRASH_PROFILE=${CRASH_PROFILE:-image}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 VENV=$ROOT/build/security-venv
 BIN=$ROOT/target/$SECURITY_PROFILE
@@ -97,6 +98,8 @@ python_venv() {
 log() { echo "$*"; }
 # shellcheck source=scripts/lib/cargo-tool.sh
 source scripts/lib/cargo-tool.sh
+# shellcheck source=scripts/lib/version.sh
+source scripts/lib/version.sh
 
 ensure_cargo_tool() {
     local tool=$1
@@ -233,12 +236,37 @@ step_secrets_compose() {
     python3 tests/security/secret_hygiene_compose.py
 }
 
+# The crash loop kills the data-api the image ships (static, release, cargo-auditable), copied out
+# of abn-stack/data-api:<version> when that image is of this clean commit (the containers area
+# built it): the binary that runs in production, and no second release build of data-api (minutes
+# and a target dir of its own). Otherwise, or with CRASH_PROFILE=release|debug, a cargo build.
 step_crash_loop() {
-    local flags=(--locked -p data-api --bin data-api)
-    [ "$CRASH_PROFILE" = release ] && flags+=(--release)
-    cargo build "${flags[@]}" || return 1
-    python3 tests/security/crash_loop.py --bin "$ROOT/target/$CRASH_PROFILE/data-api" \
+    local bin
+    bin=$(crash_loop_binary) || return 1
+    python3 tests/security/crash_loop.py --bin "$bin" \
         --rounds "$CRASH_ROUNDS" --work "$WORK/crash-loop"
+}
+
+crash_loop_binary() {
+    if [ "$CRASH_PROFILE" = image ]; then
+        local image revision container
+        image=abn-stack/data-api:$(workspace_version)
+        revision=$(docker image inspect --format '{{index .Config.Labels "org.opencontainers.image.revision"}}' \
+            "$image" 2>/dev/null || true)
+        if [ -z "$(git status --porcelain | head -1)" ] && [ "$revision" = "$(git rev-parse HEAD)" ] \
+            && container=$(docker create "$image" 2>/dev/null); then
+            docker cp "$container:/usr/local/bin/data-api" "$WORK/data-api" >/dev/null
+            docker rm "$container" >/dev/null
+            echo "crash loop: the binary of $image (revision $revision)" >&2
+            echo "$WORK/data-api"
+            return
+        fi
+        echo "crash loop: no $image of this clean commit: a release build instead" >&2
+    fi
+    local profile=${CRASH_PROFILE/image/release} flags=(--locked -p data-api --bin data-api)
+    [ "$profile" = release ] && flags+=(--release)
+    cargo build "${flags[@]}" >&2 || return 1
+    echo "$ROOT/target/$profile/data-api"
 }
 
 step_idle_connections() {

@@ -13,7 +13,7 @@
 # honest build: the base's build-images.sh remaps its checkout path out of the binaries through
 # RUSTFLAGS, and cargo rebuilds every dependency when RUSTFLAGS change. So, where the machine
 # allows a private mount namespace (root: unshare -m), the base's checkout is shown at this
-# checkout's own path, with a copy of this checkout's target/static and its syft venv: the same
+# checkout's own path, over an overlay of this checkout's target/static and its syft venv: the same
 # RUSTFLAGS, so cargo reuses every dependency already built and recompiles only the workspace's
 # crates. Elsewhere it builds in its own folder from cold, and says so.
 set -euo pipefail
@@ -61,20 +61,35 @@ else
     find "$src" \( -path "$src/target" -o -path "$src/build" -o -path "$src/.git" \) -prune -o -type f -exec touch {} +
     if unshare -m true 2>/dev/null; then
         log "building the base's images with its own scripts/build-images.sh, shown at $repo_root"
-        # A copy, not a bind of target/static: the base's build must not leave its binaries and
-        # fingerprints in this checkout's target dir (same paths, older sources: cargo would reuse them).
-        rm -rf "$src/target/static"
-        mkdir -p "$src/target" build/venv-syft "$src/build/venv-syft"
-        if [[ -d target/static ]]; then
-            log "seeding the base's target/static with a copy of this checkout's ($(du -sh target/static | cut -f1))"
-            cp -a target/static "$src/target/static"
-        fi
+        # The base's target/static is an overlay on this checkout's: it reads every dependency
+        # built here and writes (its crates, binaries, fingerprints) to an upper folder, removed
+        # after. No copy of the target dir (gigabytes of disk), and this checkout's stays
+        # untouched: the base's binaries there (same paths, older sources) would pass as built.
+        # A kernel without overlayfs gets a copy instead.
+        upper=build/release-base/static-upper scratch=build/release-base/static-work
+        rm -rf "$upper" "$scratch" "$src/target/static"
+        mkdir -p "$upper" "$scratch" target/static "$src/target/static" build/venv-syft \
+            "$src/build/venv-syft" "$src/build/host-git"
+        # The base's checkout is a worktree whose .git file names this checkout's .git, which the
+        # bind below hides: git reads it through a second bind, so the base's build-images.sh
+        # stamps the base's revision and commit time (not "unknown" and 1970).
+        worktree_git=$(git -C "$src" rev-parse --absolute-git-dir)
+        worktree_git=${worktree_git#"$repo_root/.git/"}
         # shellcheck disable=SC2016  # expanded by the inner shell
         unshare -m bash -euc '
             mount --make-rprivate /
+            if ! mount -t overlay overlay -o "lowerdir=$1/target/static,upperdir=$1/$4,workdir=$1/$5" \
+                "$2/target/static" 2>/dev/null; then
+                echo "release-base: no overlayfs here: copying target/static ($(du -sh "$1/target/static" | cut -f1))"
+                cp -a "$1/target/static/." "$2/target/static/"
+            fi
             mount --bind "$1/build/venv-syft" "$2/build/venv-syft"
+            mount --bind "$1/.git" "$2/build/host-git"
             mount --rbind "$2" "$1"
-            cd "$1" && IMAGE_TAG="$3" scripts/build-images.sh' _ "$repo_root" "$repo_root/$src" "$tag" >&2
+            cd "$1"
+            GIT_DIR="$1/build/host-git/$6" GIT_WORK_TREE="$1" IMAGE_TAG="$3" scripts/build-images.sh' \
+            _ "$repo_root" "$repo_root/$src" "$tag" "$upper" "$scratch" "$worktree_git" >&2
+        rm -rf "$upper" "$scratch"
     else
         log "no private mount namespace here: building the base from cold in $src (every dependency)"
         (cd "$src" && IMAGE_TAG="$tag" scripts/build-images.sh) >&2

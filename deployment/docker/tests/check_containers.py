@@ -27,7 +27,7 @@ Every wait is a bounded loop; nothing asserts on elapsed time. Prints "N passed,
 from __future__ import annotations
 
 import argparse
-import http.client
+from http.client import HTTPException
 import io
 import json
 import os
@@ -312,7 +312,7 @@ def check_provider_tls(stack: Stack, checks: Checks) -> None:
     try:
         r = http("GET", url.replace("https://", "http://", 1), timeout=5)
         plain = f"answered {r.status}"
-    except (OSError, http.client.HTTPException):
+    except (OSError, HTTPException):
         plain = None  # the connection ended, or what came back was no HTTP answer
     checks.expect(plain is None, "log-provider answers no plain HTTP on its port", str(plain))
     try:

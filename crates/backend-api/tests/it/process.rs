@@ -194,10 +194,15 @@ async fn sigterm_drains_in_flight_requests_and_exits_0() {
         assert_eq!(response.status(), 200);
         assert!(response.text().await.unwrap().starts_with("completed: "));
     }
-    let status = tokio::task::spawn_blocking(move || backend.wait())
+    let (status, backend) = tokio::task::spawn_blocking(move || (backend.wait(), backend))
         .await
         .unwrap();
     assert_eq!(status.code(), Some(0));
+    // Lines are written by a thread of their own; the guard main holds writes the queued ones
+    // at exit, so the last line is in the log.
+    let mut backend = backend;
+    let log = backend.output();
+    assert!(log.contains("stopped gracefully"), "the last line: {log}");
 }
 
 /// A second SIGTERM (after a pause, so it is not a duplicate delivery of the first) cuts the
@@ -319,6 +324,8 @@ async fn metrics_content_type_follows_the_scrapers_accept() {
             "application/openmetrics-text; version=1.0.0; charset=utf-8"
         );
         assert!(page.contains("# TYPE http_requests counter\n"), "{page}");
+        // The log writer's queue never filled here: nothing dropped, and it says so.
+        assert!(page.contains("\nlog_lines_dropped_total 0\n"), "{page}");
         assert!(page.ends_with("# EOF\n"), "{page}");
     }
     let (content_type, page) = scrape(Some("text/plain;version=0.0.4")).await;

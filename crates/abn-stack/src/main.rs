@@ -84,7 +84,9 @@ async fn main() {
 async fn run(cli: Cli, shutdown: Shutdown) -> Result<(), String> {
     let key = generated_key();
 
-    let provider = log_provider::service(log_provider::Config::local(key.clone()))
+    let mut provider = log_provider::Config::local(key.clone());
+    provider.server = ServerArgs::local(cli.provider_addr);
+    let provider = log_provider::service(provider)
         .await
         .map_err(|e| e.to_string())?;
     let provider = bind(provider, cli.provider_addr, "log-provider").await?;

@@ -133,7 +133,10 @@ pub fn init_traced(
         .lossy(true)
         .thread_name("log-writer")
         .finish(target);
-    let lines = tracing_subscriber::fmt::layer().with_writer(writer.clone());
+    // Colours only for a terminal: in a file or a pipe they are escape codes in every line.
+    let lines = tracing_subscriber::fmt::layer()
+        .with_ansi(on_terminal)
+        .with_writer(writer.clone());
     let lines: Box<dyn Layer<Registry> + Send + Sync> = match format {
         LogFormat::Json => lines
             .json()

@@ -439,3 +439,49 @@ fn core_dumps_are_disabled() {
     let values: Vec<&str> = core.split_whitespace().skip(4).take(2).collect();
     assert_eq!(values, ["0", "0"], "{core}");
 }
+
+/// A streamed download's access-log line is written when its body ends: the bytes the client
+/// got and the whole duration, `stream="complete"`; a client that goes away mid-stream gets
+/// `stream="aborted"` with the bytes sent until then.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streamed_download_is_logged_when_it_ends_with_its_bytes() {
+    let (provider, _provider) = start_provider(KEY, Duration::ZERO).await;
+    let mut backend = spawn_backend(&[
+        ("EXTERNAL_LOGS_URL", provider.as_str()),
+        ("EXTERNAL_INTEGRATION_KEY", KEY),
+    ]);
+    let client = reqwest::Client::new();
+    let whole = client
+        .get(backend.url("/download_external_logs?limit=500"))
+        .header("x-request-id", "stream-whole")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let line = backend
+        .wait_for_log(|l| l["target"] == "access_log" && l["span"]["request_id"] == "stream-whole")
+        .expect("the download's access-log line");
+    assert_eq!(line["stream"], "complete", "{line}");
+    assert_eq!(line["bytes"].as_u64(), Some(whole.len() as u64), "{line}");
+    assert_eq!(line["status"], 200, "{line}");
+
+    // Far more than the sockets' buffers hold: the backend is still sending when the client
+    // reads one chunk and closes the connection.
+    let mut response = client
+        .get(backend.url("/download_external_logs?limit=2000000"))
+        .header("x-request-id", "stream-cut")
+        .send()
+        .await
+        .unwrap();
+    let first = response.chunk().await.unwrap().expect("a first chunk");
+    drop(response);
+    let line = backend
+        .wait_for_log(|l| l["target"] == "access_log" && l["span"]["request_id"] == "stream-cut")
+        .expect("the cut download's access-log line");
+    assert_eq!(line["stream"], "aborted", "{line}");
+    let sent = line["bytes"].as_u64().expect("bytes sent");
+    assert!(sent >= first.len() as u64, "{line}");
+    assert!(sent < 2_000_000 * 20, "not the whole download: {line}");
+}

@@ -485,3 +485,56 @@ async fn a_streamed_download_is_logged_when_it_ends_with_its_bytes() {
     assert!(sent >= first.len() as u64, "{line}");
     assert!(sent < 2_000_000 * 20, "not the whole download: {line}");
 }
+
+/// A log stream nobody reads (a stuck collector, a full pipe) never holds up a request: the
+/// lines wait in the writer's queue, the requests answer. With the line written on the request's
+/// thread, the pipe's 64 KiB would fill within a few hundred requests and every later one hang.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_answer_while_nobody_reads_the_log() {
+    use std::io::BufRead;
+    const REQUESTS: usize = 3000;
+    /// Killed however the test ends, so a failure leaves no hung server behind.
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Server(
+        Command::new(BIN)
+            .env_clear()
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("LOG_FORMAT", "json")
+            .env("SIMULATED_LATENCY_MS", "0")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Read up to the address, then never again: the pipe fills.
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let addr = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "exited before listening"
+        );
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) {
+            if value["message"] == "listening" {
+                break value["local_addr"].as_str().unwrap().to_string();
+            }
+        }
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    for n in 0..REQUESTS {
+        let response = client
+            .get(format!("http://{addr}/api_1"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request {n} of {REQUESTS}: {e}"));
+        assert_eq!(response.status(), 200, "request {n}");
+    }
+}

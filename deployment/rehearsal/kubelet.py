@@ -18,8 +18,8 @@ What a field means here (anything not listed raises podspec.Unsupported, naming 
   command/args with $(VAR) expansion, env/envFrom, workingDir, ports (TCP), securityContext
   (readOnlyRootFilesystem, allowPrivilegeEscalation, privileged, capabilities), resources.limits
   (memory, cpu; requests only schedule), volumeMounts (mountPath, readOnly), the three probes
-  (httpGet on a named or numbered port, exec, tcpSocket; period, timeout, thresholds, initial
-  delay).
+  (httpGet on a named or numbered port, HTTP or HTTPS with the certificate unverified as the
+  kubelet does, exec, tcpSocket; period, timeout, thresholds, initial delay).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import socket
 import tarfile
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,6 +41,7 @@ import docker
 import docker.errors
 import docker.types
 import requests
+import urllib3
 
 import podspec
 from podspec import Unsupported, Workload
@@ -441,15 +443,19 @@ class Kubelet:
         timeout = probe.get("timeoutSeconds", 1)
         if "httpGet" in probe:
             get = probe["httpGet"]
-            if get.get("scheme", "HTTP") != "HTTP":
-                raise Unsupported(running.workload.name, f"probe httpGet.scheme {get['scheme']}")
+            scheme = get.get("scheme", "HTTP")
+            if scheme not in ("HTTP", "HTTPS"):
+                raise Unsupported(running.workload.name, f"probe httpGet.scheme {scheme}")
             port = running.ports.get((container["name"], get["port"]))
             if port is None:
                 return f"port {get['port']!r} is not a port of container {container['name']}"
             headers = {h["name"]: h["value"] for h in get.get("httpHeaders") or []}
             try:
-                answer = requests.get(f"http://127.0.0.1:{port}{get.get('path', '/')}", headers=headers,
-                                      timeout=timeout, allow_redirects=False)
+                # HTTPS as the kubelet probes it: the certificate is not verified.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+                    answer = requests.get(f"{scheme.lower()}://127.0.0.1:{port}{get.get('path', '/')}",
+                                          headers=headers, timeout=timeout, allow_redirects=False, verify=False)
             except requests.RequestException as err:
                 return f"GET {get.get('path', '/')} on port {get['port']}: {type(err).__name__}"
             if 200 <= answer.status_code < 400:

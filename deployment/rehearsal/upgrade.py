@@ -45,8 +45,9 @@ def dev_values(umbrella: Path) -> Path:
     deployment/configuration/dev/values.yaml): a team deploying from git upgrades the chart and its
     per-environment values together (the playbook does), and a release may change both at once
     (values that use a key only the new chart has, or mount a Secret only the new chart makes).
-    Where a checkout has none, the working tree's."""
-    own = umbrella.resolve().parents[2] / "configuration" / "dev" / "values.yaml"
+    Where a checkout has none, the working tree's. (<checkout>/deployment/helm/abn-stack: its
+    parents[1] is <checkout>/deployment.)"""
+    own = umbrella.resolve().parents[1] / "configuration" / "dev" / "values.yaml"
     return own if own.is_file() else render.env_values_file("dev")
 
 

@@ -271,10 +271,16 @@ class Kubelet:
         """A changed Secret, as the kubelet's sync delivers it: every mounted copy swapped in
         place (the containers keep running). Returns the volume folders updated."""
         self.cluster.secrets[name] = dict(data)
+        return self.sync("secret", name)
+
+    def sync(self, kind: str, name: str) -> list[Path]:
+        """Every mounted copy of a Secret or ConfigMap (`kind` "secret" or "configMap") swapped
+        in place for the cluster's current data. Returns the volume folders updated."""
         updated = []
         for root, volume, fs_group, where in self.projected:
+            source = volume.get(kind) or {}
             # Pods removed since (their folders with them) are skipped.
-            if (volume.get("secret") or {}).get("secretName") == name and root.exists():
+            if source.get("secretName" if kind == "secret" else "name") == name and root.exists():
                 self._project(root, volume, fs_group, where)
                 updated.append(root)
         return updated

@@ -59,7 +59,9 @@ def test_upgrade_and_rollback_keep_every_record_and_the_history(releases: tuple[
     lines = upgrade.Upgrade(base, head, client=docker.from_env()).run()
     print("\n" + "\n".join(lines))
     hooks = [line for line in lines if "pre-upgrade hooks ran:" in line]
-    assert hooks and "backend-api-config-check" in hooks[0], lines
+    assert hooks and "Job/abn-stack-backend-api-config-check" in hooks[0], lines
+    # The dev Secrets (weight -10) were made before the Jobs that mount them.
+    assert hooks[0].index("Secret/abn-stack-log-provider-tls") < hooks[0].index("Job/"), hooks[0]
     kept = [line for line in lines if "every acknowledged one kept" in line]
     assert [line.split(":")[0] for line in kept] == ["upgrade to the working tree", "rollback to the base release"], lines
 

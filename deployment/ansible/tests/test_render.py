@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import json
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +50,9 @@ renderer = chart_check_renderer()
 
 
 def canonical(objects: list[dict[str, Any]]) -> list[str]:
-    """Order-free comparison: each object as sorted JSON (helm and render.py order differently);
-    the chart-made TLS Secret's generated data left out."""
-    stable = []
-    for obj in objects:
-        if obj["kind"] == "Secret" and obj["metadata"]["name"] == TLS_SECRET_NAME:
-            obj = {**obj, "data": sorted(obj["data"])}
-        stable.append(obj)
-    return sorted(json.dumps(obj, sort_keys=True) for obj in stable)
+    """Order-free comparison (helm and render.py order differently); the chart-made TLS Secret's
+    generated data left out (render.comparable)."""
+    return renderer.comparable(objects)
 
 
 def chart_check_render(env: str, overrides: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -121,6 +121,32 @@ def render(
     return manifests
 
 
+def render_in_cluster(
+    server: str,
+    chart_dir: str | os.PathLike[str] = UMBRELLA,
+    values_files: Iterable[str | os.PathLike[str]] = (),
+    *,
+    release: str = RELEASE,
+    namespace: str = "abn-stack-dev",
+    extra_values: dict[str, Any] | None = None,
+    upgrade: bool = True,
+) -> dict[str, str]:
+    """Render as `helm upgrade --dry-run=server` and `helm diff upgrade` do: the same engine as
+    render(), but `lookup` asks the API server at `server` (plain HTTP, a token nobody checks:
+    the tests' stand-in API server) for the live objects. Nothing is created."""
+    helm.validate_release_name(release)
+    values = load_values(values_files, extra_values)
+    kubeconfig = yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "rehearsal",
+        "clusters": [{"name": "rehearsal", "cluster": {"server": server}}],
+        "users": [{"name": "rehearsal", "user": {"token": "unused"}}],
+        "contexts": [{"name": "rehearsal", "context": {"cluster": "rehearsal", "user": "rehearsal", "namespace": namespace}}],
+    })
+    with helm.Config(kubeconfig_content=kubeconfig, namespace=namespace) as config, helm.Chart.load(chart_dir) as chart:
+        return config.render(chart, values, name=release, namespace=namespace,
+                             is_install=not upgrade, is_upgrade=upgrade)
+
+
 def objects(manifests: dict[str, str]) -> list[dict[str, Any]]:
     """The Kubernetes objects of a render (NOTES.txt and empty documents dropped), in path order."""
     found: list[dict[str, Any]] = []

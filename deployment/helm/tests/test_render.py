@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import http.server
+import json
 import re
 import shutil
 import subprocess
+import threading
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
@@ -371,6 +374,83 @@ def test_log_provider_tls_from_an_existing_secret() -> None:
     assert pod_secret_items(spec, "provider-cert") == [{"tls.crt", "tls.key"}]
     cronjob = one(docs, "CronJob", "abn-stack-health-check")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert pod_secret_items(cronjob, "provider-cert") == [{"ca.crt"}]
+
+
+class StandInApiServer:
+    """Just enough of a Kubernetes API server for Helm's `lookup`: the discovery of v1 and GET of
+    a Secret by namespace and name (404 for any other), from `secrets` ({(namespace, name): the
+    object}). Every path asked is in `asked`. On loopback, for one test."""
+
+    def __init__(self, secrets: dict[tuple[str, str], dict[str, Any]]):
+        self.secrets = secrets
+        self.asked: list[str] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+                path = self.path.split("?", 1)[0]
+                server.asked.append(path)
+                code, body = 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}
+                if path == "/api/v1":
+                    code, body = 200, {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+                        {"name": "secrets", "singularName": "secret", "namespaced": True, "kind": "Secret",
+                         "verbs": ["get", "list"]}]}
+                parts = path.strip("/").split("/")
+                if len(parts) == 6 and parts[:2] == ["api", "v1"] and parts[2] == "namespaces" and parts[4] == "secrets":
+                    found = server.secrets.get((parts[3], parts[5]))
+                    if found is not None:
+                        code, body = 200, found
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_an_upgrade_keeps_the_log_provider_ca_through_lookup() -> None:
+    """What `helm template` cannot show (lookup answers nothing offline, so each render makes a new
+    CA): rendered as `helm upgrade --dry-run=server` does, against an API server that holds the
+    Secret an earlier install made, the chart hands back that Secret's data unchanged, and two such
+    renders are identical manifest for manifest (so `helm diff upgrade` shows nothing). Where the
+    Secret is missing, or lacks a key, a new pair is made."""
+    namespace, name = NAMESPACES["dev"], "abn-stack-log-provider-tls"
+    installed = one(objects("dev"), "Secret", name)
+    api = StandInApiServer({(namespace, name): {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                                               "metadata": {"name": name, "namespace": namespace},
+                                               "data": installed["data"]}})
+    try:
+        files = [render.env_values_file("dev")]
+        upgrade = render.render_in_cluster(api.url, render.UMBRELLA, files, namespace=namespace)
+        assert f"/api/v1/namespaces/{namespace}/secrets/{name}" in api.asked, api.asked
+        kept = one(render.objects(upgrade), "Secret", name)
+        assert kept["data"] == installed["data"]
+        assert kept["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+        assert render.render_in_cluster(api.url, render.UMBRELLA, files, namespace=namespace) == upgrade
+        # Offline, the same values make a new CA every time: why the offline comparisons leave
+        # this Secret's data out (render.comparable).
+        assert one(render.render_objects(render.UMBRELLA, files, namespace=namespace), "Secret", name)["data"] != installed["data"]
+
+        incomplete = {k: v for k, v in installed["data"].items() if k != "tls.key"}
+        api.secrets[(namespace, name)]["data"] = incomplete
+        remade = one(render.objects(render.render_in_cluster(api.url, render.UMBRELLA, files, namespace=namespace)), "Secret", name)
+        assert set(remade["data"]) == {"ca.crt", "tls.crt", "tls.key"} and remade["data"]["ca.crt"] != installed["data"]["ca.crt"]
+        del api.secrets[(namespace, name)]
+        fresh = one(render.objects(render.render_in_cluster(api.url, render.UMBRELLA, files, namespace=namespace)), "Secret", name)
+        assert fresh["data"]["ca.crt"] not in (installed["data"]["ca.crt"], remade["data"]["ca.crt"])
+    finally:
+        api.close()
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -376,6 +376,60 @@ def test_log_provider_tls_from_an_existing_secret() -> None:
     assert pod_secret_items(cronjob, "provider-cert") == [{"ca.crt"}]
 
 
+#: The values the chart check renders besides the environments' own (scripts/check-charts.sh).
+TEST_VALUES = render.REPO_ROOT / "deployment" / "helm" / "tests" / "values"
+
+
+@pytest.mark.parametrize("env, extra", [(env, None) for env in ENVS] + [
+    ("prod", "alerting.yaml"), ("prod", "backup.yaml"), ("dev", "extensions.yaml")])
+def test_a_hook_pod_reads_only_what_exists_when_it_runs(env: str, extra: str | None) -> None:
+    """Helm runs a phase's hooks before it creates (pre-install) or updates (pre-upgrade) the
+    release's own objects. A hook pod that mounts or reads a Secret or ConfigMap the chart makes
+    as a release object would wait for it at install until the hook times out, and check the
+    previous revision's copy at an upgrade. So each one a hook pod reads is a hook of the same
+    phase with a lower weight, or none of the chart's (the operator's). (The health-check's
+    config check once mounted the release's alerting ConfigMap.)"""
+    docs = objects(env, extra=yaml.safe_load((TEST_VALUES / extra).read_text()) if extra else None)
+    made = {(d["kind"], d["metadata"]["name"]): podspec.hooks_of(d) for d in docs if d["kind"] in ("Secret", "ConfigMap")}
+    checked = 0
+    for workload in podspec.workloads(docs):
+        for phase in workload.hooks:
+            if phase == "test":
+                continue  # helm test runs on an installed release: every object exists.
+            for kind, name in pod_reads(workload.pod_spec):
+                if (kind, name) in made:
+                    phases, weight = made[(kind, name)]
+                    assert phase in phases and weight < workload.hook_weight, (
+                        f"{workload.kind}/{workload.name} ({phase} hook, weight {workload.hook_weight}) reads "
+                        f"{kind}/{name}, which Helm has not made yet (hook phases {phases}, weight {weight})")
+                checked += 1
+    # The chart defaults set no key, no alerting, no provider: nothing to read.
+    assert checked or env == "default", "no hook pod reads a Secret or ConfigMap: the test checks nothing"
+
+
+def pod_reads(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    """The Secrets and ConfigMaps a pod reads: volumes, env valueFrom, envFrom."""
+    found = set()
+    for volume in spec.get("volumes") or []:
+        if "secret" in volume:
+            found.add(("Secret", volume["secret"]["secretName"]))
+        if "configMap" in volume:
+            found.add(("ConfigMap", volume["configMap"]["name"]))
+    for container in spec.get("initContainers", []) + spec["containers"]:
+        for var in container.get("env") or []:
+            source = var.get("valueFrom") or {}
+            if "secretKeyRef" in source:
+                found.add(("Secret", source["secretKeyRef"]["name"]))
+            if "configMapKeyRef" in source:
+                found.add(("ConfigMap", source["configMapKeyRef"]["name"]))
+        for source in container.get("envFrom") or []:
+            if "secretRef" in source:
+                found.add(("Secret", source["secretRef"]["name"]))
+            if "configMapRef" in source:
+                found.add(("ConfigMap", source["configMapRef"]["name"]))
+    return found
+
+
 class StandInApiServer:
     """Just enough of a Kubernetes API server for Helm's `lookup`: the discovery of v1 and GET of
     a Secret by namespace and name (404 for any other), from `secrets` ({(namespace, name): the

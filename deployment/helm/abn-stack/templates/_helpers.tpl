@@ -199,9 +199,21 @@ The health-check pod's own volumes: the history claim (both modes keep it on the
 
 {{/*
 With healthCheck.alerting.receivers set: the alerting config (the chart's ConfigMap) and each
-receiver's URL from its existing Secret (only that key, as the file `url`).
+receiver's URL from its existing Secret (only that key, as the file `url`). The config-check Job
+calls abn-stack.healthCheckAlertingCheckVolumes instead: the same, from the hook copy of the
+ConfigMap (a pre-install hook runs before the release's own ConfigMap exists).
 */}}
 {{- define "abn-stack.healthCheckAlertingVolumes" -}}
+{{- include "abn-stack.healthCheckAlertingVolumesOf" (dict "root" . "configMap" (printf "%s-alerting" (include "abn-stack.healthCheckName" .))) }}
+{{- end }}
+
+{{- define "abn-stack.healthCheckAlertingCheckVolumes" -}}
+{{- include "abn-stack.healthCheckAlertingVolumesOf" (dict "root" . "configMap" (printf "%s-alerting-check" (include "abn-stack.healthCheckName" .))) }}
+{{- end }}
+
+{{- define "abn-stack.healthCheckAlertingVolumesOf" -}}
+{{- $configMap := .configMap }}
+{{- with .root }}
 {{- range .Values.healthCheck.alerting.receivers }}
 - name: alerting-url-{{ .name }}
   secret:
@@ -215,9 +227,10 @@ receiver's URL from its existing Secret (only that key, as the file `url`).
 {{- if .Values.healthCheck.alerting.receivers }}
 - name: alerting-config
   configMap:
-    name: {{ include "abn-stack.healthCheckName" . }}-alerting
+    name: {{ $configMap }}
     # 0444
     defaultMode: 292
+{{- end }}
 {{- end }}
 {{- end }}
 

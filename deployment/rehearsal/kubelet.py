@@ -71,6 +71,14 @@ VOLUME_KINDS = {"persistentVolumeClaim", "emptyDir", "secret", "configMap"}
 LOG_TAIL = 20
 
 
+def get_unverified(url: str, **kwargs: Any) -> requests.Response:
+    """GET as the kubelet's HTTPS probe makes it: the certificate not verified (the pod's names
+    cannot match a published 127.0.0.1 port), without urllib3's warning about it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+        return requests.get(url, verify=False, **kwargs)
+
+
 class PodFailed(Exception):
     """A pod did not do what a kubelet would need of it; the message names pod, probe and logs."""
 
@@ -458,10 +466,8 @@ class Kubelet:
             headers = {h["name"]: h["value"] for h in get.get("httpHeaders") or []}
             try:
                 # HTTPS as the kubelet probes it: the certificate is not verified.
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-                    answer = requests.get(f"{scheme.lower()}://127.0.0.1:{port}{get.get('path', '/')}",
-                                          headers=headers, timeout=timeout, allow_redirects=False, verify=False)
+                answer = get_unverified(f"{scheme.lower()}://127.0.0.1:{port}{get.get('path', '/')}",
+                                        headers=headers, timeout=timeout, allow_redirects=False)
             except requests.RequestException as err:
                 return f"GET {get.get('path', '/')} on port {get['port']}: {type(err).__name__}"
             if 200 <= answer.status_code < 400:

@@ -18,8 +18,8 @@ What a field means here (anything not listed raises podspec.Unsupported, naming 
   command/args with $(VAR) expansion, env/envFrom, workingDir, ports (TCP), securityContext
   (readOnlyRootFilesystem, allowPrivilegeEscalation, privileged, capabilities), resources.limits
   (memory, cpu; requests only schedule), volumeMounts (mountPath, readOnly), the three probes
-  (httpGet on a named or numbered port, exec, tcpSocket; period, timeout, thresholds, initial
-  delay).
+  (httpGet on a named or numbered port, HTTP or HTTPS with the certificate unverified as the
+  kubelet does, exec, tcpSocket; period, timeout, thresholds, initial delay).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import socket
 import tarfile
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,6 +41,7 @@ import docker
 import docker.errors
 import docker.types
 import requests
+import urllib3
 
 import podspec
 from podspec import Unsupported, Workload
@@ -67,6 +69,14 @@ PROBE_FIELDS = {
 VOLUME_KINDS = {"persistentVolumeClaim", "emptyDir", "secret", "configMap"}
 #: How many log lines a failure shows.
 LOG_TAIL = 20
+
+
+def get_unverified(url: str, **kwargs: Any) -> requests.Response:
+    """GET as the kubelet's HTTPS probe makes it: the certificate not verified (the pod's names
+    cannot match a published 127.0.0.1 port), without urllib3's warning about it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+        return requests.get(url, verify=False, **kwargs)
 
 
 class PodFailed(Exception):
@@ -269,10 +279,16 @@ class Kubelet:
         """A changed Secret, as the kubelet's sync delivers it: every mounted copy swapped in
         place (the containers keep running). Returns the volume folders updated."""
         self.cluster.secrets[name] = dict(data)
+        return self.sync("secret", name)
+
+    def sync(self, kind: str, name: str) -> list[Path]:
+        """Every mounted copy of a Secret or ConfigMap (`kind` "secret" or "configMap") swapped
+        in place for the cluster's current data. Returns the volume folders updated."""
         updated = []
         for root, volume, fs_group, where in self.projected:
+            source = volume.get(kind) or {}
             # Pods removed since (their folders with them) are skipped.
-            if (volume.get("secret") or {}).get("secretName") == name and root.exists():
+            if source.get("secretName" if kind == "secret" else "name") == name and root.exists():
                 self._project(root, volume, fs_group, where)
                 updated.append(root)
         return updated
@@ -441,15 +457,17 @@ class Kubelet:
         timeout = probe.get("timeoutSeconds", 1)
         if "httpGet" in probe:
             get = probe["httpGet"]
-            if get.get("scheme", "HTTP") != "HTTP":
-                raise Unsupported(running.workload.name, f"probe httpGet.scheme {get['scheme']}")
+            scheme = get.get("scheme", "HTTP")
+            if scheme not in ("HTTP", "HTTPS"):
+                raise Unsupported(running.workload.name, f"probe httpGet.scheme {scheme}")
             port = running.ports.get((container["name"], get["port"]))
             if port is None:
                 return f"port {get['port']!r} is not a port of container {container['name']}"
             headers = {h["name"]: h["value"] for h in get.get("httpHeaders") or []}
             try:
-                answer = requests.get(f"http://127.0.0.1:{port}{get.get('path', '/')}", headers=headers,
-                                      timeout=timeout, allow_redirects=False)
+                # HTTPS as the kubelet probes it: the certificate is not verified.
+                answer = get_unverified(f"{scheme.lower()}://127.0.0.1:{port}{get.get('path', '/')}",
+                                        headers=headers, timeout=timeout, allow_redirects=False)
             except requests.RequestException as err:
                 return f"GET {get.get('path', '/')} on port {get['port']}: {type(err).__name__}"
             if 200 <= answer.status_code < 400:

@@ -1,10 +1,12 @@
 """The deploy rehearsal: a rendered release run the way Helm and a kubelet would run it, on the
 Docker engine, followed by the checks a user makes after `helm install`.
 
-Order, as Helm applies a release: the pre-install hooks by weight (the chart-made dev Secret, then
-every workload's --check-config Job), then the release's workloads (every replica of every
-Deployment and StatefulSet, started together, each waited for through its startup, readiness and
-liveness probes), then one run of each CronJob's job template, then the `helm test` pods. Then:
+Order, as Helm applies a release: the pre-install hooks by weight, then name (the chart-made dev
+Secrets, created then, then every workload's --check-config Job), then the release's own objects
+and workloads (every replica of every Deployment and StatefulSet, started together, each waited
+for through its startup, readiness and liveness probes), then one run of each CronJob's job
+template, then the `helm test` pods. A Secret or ConfigMap exists for the pods only from the moment
+Helm would create it: before the install, only what the operator made. Then:
 backend-api serves /api_1 and downloads logs from the dev log-provider with the rendered key;
 data-api accepts records and returns them; the CronJob's history is on its claim. Then a key
 rotation through the mounted Secret, reloaded live without a restart. Then a rollout:
@@ -25,7 +27,7 @@ import docker
 import requests
 
 import podspec
-from kubelet import Kubelet, PodFailed, RunningPod
+from kubelet import Kubelet, PodFailed, RunningPod, get_unverified
 
 
 @dataclasses.dataclass
@@ -53,9 +55,12 @@ def _http(method: str, url: str, **kwargs: Any) -> requests.Response:
 class Rehearsal:
     def __init__(self, objects: list[dict[str, Any]], *, source: str, provider: tuple[str, str],
                  client: docker.DockerClient | None = None, log: Callable[[str], None] = print,
-                 after_rollout: Callable[["Rehearsal"], None] | None = None):
+                 after_rollout: Callable[["Rehearsal"], None] | None = None,
+                 existing: list[dict[str, Any]] | None = None):
         """`provider`: sources.provider_mode(objects), where backend-api's provider is.
-        `after_rollout`: a test's own check once every pod was rolled, while they all still run."""
+        `after_rollout`: a test's own check once every pod was rolled, while they all still run.
+        `existing`: the ConfigMaps and Secrets in the namespace before the install (what an
+        operator made with kubectl)."""
         self.after_rollout = after_rollout
         self.objects = objects
         self.source = source
@@ -66,10 +71,13 @@ class Rehearsal:
         namespaces = {o["metadata"].get("namespace") for o in objects if o["metadata"].get("namespace")}
         assert len(namespaces) == 1, f"one namespace per release, found {namespaces}"
         self.namespace = namespaces.pop()
-        operator = podspec.operator_secrets(objects)
+        existing = list(existing or [])
+        operator = podspec.operator_secrets(objects + existing)
         if operator:
             self.result.checks.append(f"stand-in Secrets the operator would create: {', '.join(sorted(operator))}")
-        self.cluster = podspec.Cluster(objects, operator)
+        # The namespace before Helm runs: the operator's objects only. The render's Secrets and
+        # ConfigMaps are created when Helm creates them (hooks(), install()).
+        self.cluster = podspec.Cluster(existing, operator)
         self.workloads = podspec.workloads(objects)
         self.kubelet = Kubelet(self.client, f"{source.replace('/', '-')}-{secrets.token_hex(3)}", self.namespace,
                                self.cluster, [o for o in objects if o["kind"] == "Service"], log=log)
@@ -101,15 +109,61 @@ class Rehearsal:
         self.result.pods.append(line)
         self.log(f"  {self.source}: {line}")
 
-    def hooks(self, phase: str) -> None:
-        """Helm's hooks of a phase, by weight; a Job or Pod must exit 0 (hook-succeeded deletes it)."""
-        for workload in sorted((w for w in self.workloads if phase in w.hooks), key=lambda w: w.hook_weight):
-            running = self.kubelet.run_to_completion(workload)
-            self._done(running, f"{phase} hook exited 0")
-            self.kubelet.remove(running)
+    def hook_objects(self, phase: str) -> list[dict[str, Any]]:
+        """The hooks of a phase in the order Helm runs them: by weight, then by name."""
+        return sorted((o for o in self.objects if phase in podspec.hooks_of(o)[0]),
+                      key=lambda o: (podspec.hooks_of(o)[1], o["metadata"]["name"]))
 
-    def install(self) -> None:
-        """Every replica of every release workload, started together, then each waited for."""
+    def hooks(self, phase: str) -> None:
+        """Helm's hooks of a phase, one after the other in Helm's order: a Secret or ConfigMap is
+        created at its turn (replacing the one an earlier phase left, as before-hook-creation
+        does), so a Job of a later weight can mount it; a Job or Pod must exit 0. Once all
+        succeeded, the hooks with hook-succeeded in their delete policy are deleted; the others
+        stay, also after the release changes (Helm does not manage hook resources as part of it)."""
+        runs = {(w.kind, w.name): w for w in self.workloads}
+        hooks = self.hook_objects(phase)
+        for obj in hooks:
+            kind, name = obj["kind"], obj["metadata"]["name"]
+            if (kind, name) in runs:
+                running = self.kubelet.run_to_completion(runs[(kind, name)])
+                self._done(running, f"{phase} hook exited 0")
+                self.kubelet.remove(running)
+            elif self._create(obj):
+                policies = podspec.hook_delete_policies(obj)
+                line = (f"{kind}/{name}: {phase} hook created (weight {podspec.hooks_of(obj)[1]}), "
+                        + ("deleted once the phase succeeded" if "hook-succeeded" in policies else
+                           f"kept ({', '.join(policies)})"))
+                self.result.checks.append(line)
+                self.log(f"  {self.source}: {line}")
+        for obj in hooks:
+            if "hook-succeeded" in podspec.hook_delete_policies(obj):
+                self.cluster.delete(obj)
+
+    def _create(self, obj: dict[str, Any]) -> bool:
+        """A Secret or ConfigMap created or replaced in the namespace, its copies mounted in running
+        pods swapped as the kubelet's sync does; False for a kind no pod reads here."""
+        kind = "secret" if obj["kind"] == "Secret" else "configMap"
+        store = self.cluster.secrets if kind == "secret" else self.cluster.config_maps
+        before = store.get(obj["metadata"]["name"])
+        if not self.cluster.apply(obj):
+            return False
+        if before is not None and store[obj["metadata"]["name"]] != before:
+            self.kubelet.sync(kind, obj["metadata"]["name"])
+        return True
+
+    def install(self, previous: "Rehearsal | None" = None) -> None:
+        """The release's own objects as Helm applies a revision: its Secrets and ConfigMaps created
+        or updated, those of the `previous` revision (an upgrade's, a rollback's) it no longer has
+        deleted, hook resources left as they are. Then every replica of every release workload,
+        started together, then each waited for."""
+        own = [o for o in self.objects if not podspec.hooks_of(o)[0]]
+        if previous is not None:
+            names = {(o["kind"], o["metadata"]["name"]) for o in own}
+            for obj in previous.objects:
+                if not podspec.hooks_of(obj)[0] and (obj["kind"], obj["metadata"]["name"]) not in names:
+                    self.cluster.delete(obj)
+        for obj in own:
+            self._create(obj)
         started = []
         for workload in self.workloads:
             if workload.hooks or workload.runs_to_completion:
@@ -316,7 +370,7 @@ class Rehearsal:
         url = self._url(pod, "/metrics")
         # Over the pod's published loopback port the certificate's names cannot match, so, like
         # the kubelet's HTTPS probes, this read does not verify it (the key never travels here).
-        answer = _http("GET", url, verify=not url.startswith("https://"))
+        answer = get_unverified(url, timeout=30) if url.startswith("https://") else _http("GET", url)
         for line in answer.text.splitlines():
             if line.startswith(series + " "):
                 return float(line.split()[-1])

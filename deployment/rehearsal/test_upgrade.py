@@ -13,6 +13,7 @@ import docker
 import pytest
 import yaml
 
+import podspec
 import render
 import renderdiff
 import upgrade
@@ -32,6 +33,25 @@ def test_the_base_to_head_render_diff_is_clean(releases: tuple[list[dict], list[
     base, head = releases
     assert renderdiff.refused_changes(base, head) == []
     assert renderdiff.refused_changes(head, base) == []
+    # Each release with its own dev values mounts only Secrets its own chart makes (dev has no
+    # operator Secret): none would be a stand-in.
+    assert podspec.operator_secrets(base) == {} and podspec.operator_secrets(head) == {}
+
+
+def test_each_release_is_rendered_with_its_own_checkouts_dev_values(tmp_path: Path) -> None:
+    """<checkout>/deployment/configuration/dev/values.yaml beside <checkout>/deployment/helm/
+    abn-stack, the working tree's only where a checkout has none. It once looked one folder too
+    high, found nothing, and rendered the base with the working tree's values: the base's
+    backend-api then read its CA from a Secret only the new chart makes, a stand-in here, and its
+    config-check hook exited 2 (`EXTERNAL_LOGS_CA_FILE ... holds no PEM certificate`)."""
+    umbrella = tmp_path / "deployment" / "helm" / "abn-stack"
+    umbrella.mkdir(parents=True)
+    assert upgrade.dev_values(umbrella) == render.env_values_file("dev")
+    own = tmp_path / "deployment" / "configuration" / "dev" / "values.yaml"
+    own.parent.mkdir(parents=True)
+    own.write_text("{}\n")
+    assert upgrade.dev_values(umbrella) == own
+    assert upgrade.dev_values(render.UMBRELLA) == render.env_values_file("dev")
 
 
 def test_upgrade_and_rollback_keep_every_record_and_the_history(releases: tuple[list[dict], list[dict]]) -> None:
@@ -39,7 +59,9 @@ def test_upgrade_and_rollback_keep_every_record_and_the_history(releases: tuple[
     lines = upgrade.Upgrade(base, head, client=docker.from_env()).run()
     print("\n" + "\n".join(lines))
     hooks = [line for line in lines if "pre-upgrade hooks ran:" in line]
-    assert hooks and "backend-api-config-check" in hooks[0], lines
+    assert hooks and "Job/abn-stack-backend-api-config-check" in hooks[0], lines
+    # The dev Secrets (weight -10) were made before the Jobs that mount them.
+    assert hooks[0].index("Secret/abn-stack-log-provider-tls") < hooks[0].index("Job/"), hooks[0]
     kept = [line for line in lines if "every acknowledged one kept" in line]
     assert [line.split(":")[0] for line in kept] == ["upgrade to the working tree", "rollback to the base release"], lines
 

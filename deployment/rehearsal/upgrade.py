@@ -5,8 +5,10 @@ then `helm rollback` (the previous revision's manifests applied again), on one D
 
 Before anything runs, the render diff (renderdiff.py) of both steps must be clean: a change
 Kubernetes refuses in place fails the rehearsal with its manual step. Each step, as Helm applies
-it: the step's hooks (pre-upgrade: the config-check Jobs; the charts have no pre-rollback hook),
-then every pod of the release replaced by the step's (SIGTERM, exit 0; the same StatefulSet pod
+it: the step's hooks in Helm's order (pre-upgrade: the dev Secrets, then the config-check Jobs
+that mount them; the charts have no pre-rollback hook), in the same namespace (the hook Secrets an
+earlier step made are kept, as Helm keeps hook resources), then the step's own objects applied and
+every pod of the release replaced by the step's (SIGTERM, exit 0; the same StatefulSet pod
 names on the same claims), every pod ready; then every record data-api acknowledged and every
 health history line must still be there (the counts before and after are printed), then one
 health-check run and the user checks of the release now installed, which write more records.
@@ -45,8 +47,9 @@ def dev_values(umbrella: Path) -> Path:
     deployment/configuration/dev/values.yaml): a team deploying from git upgrades the chart and its
     per-environment values together (the playbook does), and a release may change both at once
     (values that use a key only the new chart has, or mount a Secret only the new chart makes).
-    Where a checkout has none, the working tree's."""
-    own = umbrella.resolve().parents[2] / "configuration" / "dev" / "values.yaml"
+    Where a checkout has none, the working tree's. (<checkout>/deployment/helm/abn-stack: its
+    parents[1] is <checkout>/deployment.)"""
+    own = umbrella.resolve().parents[1] / "configuration" / "dev" / "values.yaml"
     return own if own.is_file() else render.env_values_file("dev")
 
 
@@ -113,18 +116,23 @@ class Upgrade:
         nxt = Rehearsal(objects, source="upgrade", provider=sources.provider_mode(objects), client=self.client, log=self.log)
         nxt.kubelet.close()
         nxt.kubelet = current.kubelet
-        nxt.kubelet.cluster = nxt.cluster
+        # The same namespace: what the running revision and its hooks left (the hook Secrets
+        # kept), plus a stand-in for any operator Secret only the new revision reads.
+        for name, data in nxt.cluster.secrets.items():
+            current.cluster.secrets.setdefault(name, data)
+        nxt.cluster = current.cluster
         nxt.kubelet.services = [o for o in objects if o["kind"] == "Service"]
         nxt.acknowledged = current.acknowledged
         nxt.result = current.result
-        hooks = [w for w in nxt.workloads if phase in w.hooks]
+        hooks = nxt.hook_objects(phase)
         nxt.hooks(phase)
-        self.say(f"{step}: {phase} hooks ran: {', '.join(sorted(w.name for w in hooks)) or 'none (the chart has no ' + phase + ' hook)'}")
+        ran = ", ".join(f"{o['kind']}/{o['metadata']['name']}" for o in hooks)
+        self.say(f"{step}: {phase} hooks ran: {ran or 'none (the chart has no ' + phase + ' hook)'}")
         for pod in current.serving:
             took = current.kubelet.stop(pod)
             current.kubelet.remove(pod)
             self.say(f"{step}: {pod.workload.kind}/{pod.workload.name} {pod.name} replaced (SIGTERM: exit 0 in {took:.1f}s)")
-        nxt.install()
+        nxt.install(previous=current)
         self.say(f"{step}: every pod ready: {', '.join(sorted(p.name for p in nxt.serving))}")
         return nxt
 

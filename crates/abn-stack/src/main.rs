@@ -65,7 +65,7 @@ struct Cli {
 async fn main() {
     let core_dumps = platform::core_dumps::disable();
     let cli: Cli = parse_or_exit();
-    telemetry::init(cli.log_format);
+    let _logs = telemetry::init(cli.log_format);
     if let Err(err) = core_dumps {
         tracing::warn!(error = %err, "cannot disable core dumps (RLIMIT_CORE)");
     }
@@ -75,6 +75,7 @@ async fn main() {
         Err(err) => {
             tracing::error!(error = %err, "abn-stack failed");
             eprintln!("abn-stack: {err}");
+            telemetry::flush();
             std::process::exit(1);
         }
     }
@@ -83,7 +84,9 @@ async fn main() {
 async fn run(cli: Cli, shutdown: Shutdown) -> Result<(), String> {
     let key = generated_key();
 
-    let provider = log_provider::service(log_provider::Config::local(key.clone()))
+    let mut provider = log_provider::Config::local(key.clone());
+    provider.server = ServerArgs::local(cli.provider_addr);
+    let provider = log_provider::service(provider)
         .await
         .map_err(|e| e.to_string())?;
     let provider = bind(provider, cli.provider_addr, "log-provider").await?;

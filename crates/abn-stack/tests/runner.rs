@@ -1,7 +1,7 @@
 //! The all-in-one runner as a user starts it: every service answers, the backend is wired to the
 //! provider, records land under the var folder, the health loop writes its history, the status
-//! page the banner names shows every service up, and Ctrl-C (SIGINT) stops everything with exit
-//! code 0.
+//! page the banner names shows every service up, one request's text log lines carry its request
+//! id in both services, and Ctrl-C (SIGINT) stops everything with exit code 0.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -35,7 +35,8 @@ async fn the_whole_stack_runs_in_one_process_and_stops_on_ctrl_c() {
         .env("ABN_API_LATENCY_MS", "0")
         .env("ABN_DATA_LATENCY_MS", "0")
         .env("ABN_HEALTH_INTERVAL", "100ms")
-        .env("LOG_FORMAT", "json")
+        // What a newcomer reads: the text format (here without colours: not a terminal).
+        .env("LOG_FORMAT", "text")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -82,7 +83,22 @@ async fn the_whole_stack_runs_in_one_process_and_stops_on_ctrl_c() {
         .await
         .unwrap();
     assert!(api.starts_with("completed: "), "{api}");
-    let logs = reqwest::get(format!("{backend}/download_external_logs?limit=7"))
+    // Every address is the one asked for (port 0: any port), none a service's default.
+    for url in [&backend, &data, &provider, &status_page] {
+        let port: u16 = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| u.port())
+            .unwrap_or_else(|| panic!("{url} names a port"));
+        assert!(
+            !(5000..=5003).contains(&port),
+            "{url} is where ABN_*_ADDR said: {banner}"
+        );
+    }
+    const REQUEST_ID: &str = "runner-test-4711";
+    let logs = reqwest::Client::new()
+        .get(format!("{backend}/download_external_logs?limit=7"))
+        .header("x-request-id", REQUEST_ID)
+        .send()
         .await
         .unwrap();
     assert_eq!(
@@ -184,5 +200,20 @@ async fn the_whole_stack_runs_in_one_process_and_stops_on_ctrl_c() {
     assert!(
         !output.contains("Bearer"),
         "the generated key is never printed"
+    );
+    // One request's lines, told apart by its id: backend-api's download line and access-log line,
+    // and the provider's access-log line (backend-api sent it the id).
+    let of_request: Vec<&str> = output.lines().filter(|l| l.contains(REQUEST_ID)).collect();
+    for route in ["/download_external_logs", "/v1/logs"] {
+        assert!(
+            of_request
+                .iter()
+                .any(|l| l.contains(&format!("route=\"{route}\""))),
+            "the access-log line of {route} carries the request id: {of_request:#?}"
+        );
+    }
+    assert!(
+        !output.contains('\u{1b}'),
+        "no colour codes outside a terminal"
     );
 }

@@ -75,7 +75,8 @@ impl std::fmt::Display for Summary {
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     let argv = std::iter::once("data-api import-legacy".into()).chain(args);
     let parsed: ImportArgs = platform::config::parse_from_or_exit(argv);
-    platform::telemetry::init_on(parsed.log_format, platform::telemetry::LogStream::Stderr);
+    let _logs =
+        platform::telemetry::init_on(parsed.log_format, platform::telemetry::LogStream::Stderr);
     if !parsed.from.is_dir() {
         ConfigError::new("LEGACY_LOG_DIR (--from)", "is not a folder").exit();
     }

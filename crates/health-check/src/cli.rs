@@ -262,7 +262,7 @@ async fn run_probes(args: &ProbeArgs) -> i32 {
         Err(e) => e.exit(),
     };
     // Diagnostics go to stderr: stdout carries the legacy human lines (and `--output -`).
-    telemetry::init_traced(
+    let _logs = telemetry::init_traced(
         args.log_format,
         LogStream::Stderr,
         &args.otel,

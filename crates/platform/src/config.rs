@@ -175,6 +175,8 @@ impl ConfigError {
 
     /// Prints the one-line error and exits with [`EXIT_CONFIG`].
     pub fn exit(&self) -> ! {
+        // What was logged before the error (the log writer's queue), then the one line.
+        crate::telemetry::flush();
         eprintln!("{self}");
         std::process::exit(EXIT_CONFIG)
     }

@@ -133,7 +133,7 @@ where
                     .record(&context.method, response.status(), elapsed);
                 shared
                     .access_log
-                    .write(&shared.route, &context.method, &response, elapsed);
+                    .write(&shared.route, &context.method, &mut response, elapsed);
                 Ok(response)
             }
             .instrument(span),

@@ -24,7 +24,8 @@ where
     let config: C = config::parse_checked_or_exit();
     let server = config.as_ref();
     let name = C::command().get_name().to_string();
-    telemetry::init_traced(
+    // Held to the end of `run`: the last lines are written before the process exits.
+    let _logs = telemetry::init_traced(
         server.log_format,
         telemetry::LogStream::Stdout,
         &server.otel,

@@ -144,6 +144,7 @@ impl Service {
     pub fn into_router(self) -> Router {
         let http_metrics = HttpMetrics::register(&self.metrics, &self.info);
         crate::otel::register_metrics(&self.metrics);
+        crate::telemetry::register_metrics(&self.metrics);
         let doc = crate::openapi::complete(self.openapi, &self.info);
         let openapi = serde_json::to_vec(&doc).expect("OpenAPI document serializes");
         let common = Common {

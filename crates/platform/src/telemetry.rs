@@ -1,8 +1,20 @@
 //! Structured logs: JSON lines for machines (the default when the log stream is not a terminal),
 //! a compact readable format on a terminal. `RUST_LOG` filters (default `info`). With an OTLP
 //! endpoint configured ([`crate::otel`]) the same spans are also exported as traces.
+//!
+//! Lines are written by a thread of their own (tracing-appender's non-blocking writer): a
+//! request's handler only queues its line, so a stdout that a slow log collector stopped reading
+//! never holds up a request. When the queue is full, lines are dropped and counted
+//! (`log_lines_dropped_total` on every service's `/metrics`) rather than waited for. [`flush`]
+//! writes what is queued before the process ends; the guard [`init_traced`] returns does it when
+//! `main` returns.
 
 use std::io::IsTerminal;
+use std::sync::{Mutex, OnceLock};
+
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::{MetricType, TypedMetric};
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -19,15 +31,79 @@ pub enum LogStream {
     Stderr,
 }
 
+/// Lines waiting for the writer thread (tracing-appender's default); beyond it they are dropped
+/// and counted.
+const QUEUED_LINES: usize = 128_000;
+
+/// The writer thread of this process: its guard (dropped by [`flush`]) and its drop counter.
+struct LogWriter {
+    guard: Mutex<Option<WorkerGuard>>,
+    dropped: ErrorCounter,
+}
+
+static WRITER: OnceLock<LogWriter> = OnceLock::new();
+
+/// Held by `main`: when it is dropped, the queued lines are written ([`flush`]).
+#[must_use = "the queued log lines are written when this guard is dropped"]
+pub struct LogGuard(());
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        flush();
+    }
+}
+
 /// Installs the global subscriber on stdout once; later calls (tests, the all-in-one runner)
 /// are no-ops.
-pub fn init(format: Option<LogFormat>) {
+pub fn init(format: Option<LogFormat>) -> LogGuard {
     init_on(format, LogStream::Stdout)
 }
 
 /// As [`init`], on the given stream.
-pub fn init_on(format: Option<LogFormat>, stream: LogStream) {
+pub fn init_on(format: Option<LogFormat>, stream: LogStream) -> LogGuard {
     init_traced(format, stream, &OtelArgs::default(), "")
+}
+
+/// Writes every queued log line and exported span, then returns: before a process exits (the
+/// [`LogGuard`] does it when `main` returns; call it before `std::process::exit`). Bounded: the
+/// writer thread gets a second, the exporter [`crate::otel::flush`]'s timeout. Lines logged
+/// after it go straight to the stream.
+pub fn flush() {
+    crate::otel::flush();
+    if let Some(writer) = WRITER.get() {
+        // Dropping the guard makes the thread write what it holds and waits for it.
+        let guard = writer.guard.lock().map(|mut g| g.take());
+        drop(guard);
+    }
+}
+
+/// Shows the writer's drop counter on a service's `/metrics`.
+pub(crate) fn register_metrics(registry: &crate::metrics::MetricsRegistry) {
+    if let Some(writer) = WRITER.get() {
+        registry.register(
+            "log_lines_dropped",
+            "Log lines not written because the writer's queue was full (the log stream is read too slowly)",
+            DroppedLines(writer.dropped.clone()),
+        );
+    }
+}
+
+/// The writer's own count, read at each scrape (a counter: it only grows).
+#[derive(Debug)]
+struct DroppedLines(ErrorCounter);
+
+impl TypedMetric for DroppedLines {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl EncodeMetric for DroppedLines {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_counter::<NoLabelSet, _, u64>(&(self.0.dropped_lines() as u64), None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
 }
 
 /// As [`init_on`], and exporting the spans as OpenTelemetry traces when `otel` names an
@@ -37,7 +113,7 @@ pub fn init_traced(
     stream: LogStream,
     otel: &OtelArgs,
     service_name: &str,
-) {
+) -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let on_terminal = match stream {
         LogStream::Stdout => std::io::stdout().is_terminal(),
@@ -48,12 +124,19 @@ pub fn init_traced(
     } else {
         LogFormat::Json
     });
-    let lines = tracing_subscriber::fmt::layer().with_writer(move || -> Box<dyn std::io::Write> {
-        match stream {
-            LogStream::Stdout => Box::new(std::io::stdout()),
-            LogStream::Stderr => Box::new(std::io::stderr()),
-        }
-    });
+    let target: Box<dyn std::io::Write + Send> = match stream {
+        LogStream::Stdout => Box::new(std::io::stdout()),
+        LogStream::Stderr => Box::new(std::io::stderr()),
+    };
+    let (writer, guard) = NonBlockingBuilder::default()
+        .buffered_lines_limit(QUEUED_LINES)
+        .lossy(true)
+        .thread_name("log-writer")
+        .finish(target);
+    // Colours only for a terminal: in a file or a pipe they are escape codes in every line.
+    let lines = tracing_subscriber::fmt::layer()
+        .with_ansi(on_terminal)
+        .with_writer(writer.clone());
     let lines: Box<dyn Layer<Registry> + Send + Sync> = match format {
         LogFormat::Json => lines
             .json()
@@ -66,9 +149,16 @@ pub fn init_traced(
     };
     let traces = crate::otel::start(otel, service_name)
         .map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer));
-    let _ = tracing_subscriber::registry()
+    let installed = tracing_subscriber::registry()
         .with(lines)
         .with(traces)
         .with(filter)
         .try_init();
+    if installed.is_ok() {
+        let _ = WRITER.set(LogWriter {
+            guard: Mutex::new(Some(guard)),
+            dropped: writer.error_counter(),
+        });
+    }
+    LogGuard(())
 }

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,9 @@ from conftest import REPO_ROOT, run_playbook
 ENVIRONMENTS = ("dev", "prod")
 RELEASE = "abn-stack"
 SECRET_NAME = "abn-stack-integration-key"
+#: The dev log-provider's TLS Secret, which the chart makes (genCA/genSignedCert): a new pair on
+#: every offline render (no cluster to look the existing one up in), so compared without its data.
+TLS_SECRET_NAME = "abn-stack-log-provider-tls"
 SECRET_KEY = "integration-key"
 PLAYBOOK_OVERRIDES = {
     "backend-api": {
@@ -48,8 +50,9 @@ renderer = chart_check_renderer()
 
 
 def canonical(objects: list[dict[str, Any]]) -> list[str]:
-    """Order-free comparison: each object as sorted JSON (helm and render.py order differently)."""
-    return sorted(json.dumps(obj, sort_keys=True) for obj in objects)
+    """Order-free comparison (helm and render.py order differently); the chart-made TLS Secret's
+    generated data left out (render.comparable)."""
+    return renderer.comparable(objects)
 
 
 def chart_check_render(env: str, overrides: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -98,16 +101,18 @@ def test_playbook_render_is_the_environments_release(env: str, playbook_renders)
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_release_references_the_playbook_secret_and_creates_none(env: str, playbook_renders) -> None:
     objects = playbook_renders[env]
-    assert [obj for obj in objects if obj["kind"] == "Secret"] == []
+    # No Secret with a key the operator owns; dev's log-provider TLS is the chart's own (its CA).
+    tls = [TLS_SECRET_NAME] if env == "dev" else []
+    assert [obj["metadata"]["name"] for obj in objects if obj["kind"] == "Secret"] == tls
     pods = [obj["spec"]["template"]["spec"] for obj in objects if obj["kind"] in {"Deployment", "StatefulSet"}]
     # File delivery (the default): the Secret's directory mounted, the _FILE variable naming its key.
     volumes = [volume["secret"]["secretName"] for pod in pods for volume in pod.get("volumes", []) if "secret" in volume]
     files = [env_var["value"] for pod in pods for container in pod["containers"] for env_var in container.get("env", [])
-             if env_var["name"].endswith("KEY_FILE")]
+             if env_var["name"].endswith("KEY_FILE") and env_var["name"] != "TLS_KEY_FILE"]
     references = [env_var["valueFrom"]["secretKeyRef"] for pod in pods for container in pod["containers"]
                   for env_var in container.get("env", []) if "secretKeyRef" in env_var.get("valueFrom", {})]
     assert volumes, "backend-api reads the integration key from a mounted Secret"
-    assert set(volumes) == {SECRET_NAME} and references == [], (volumes, references)
+    assert set(volumes) == {SECRET_NAME, *tls} and references == [], (volumes, references)
     assert files and all(path.endswith("/" + SECRET_KEY) for path in files), files
 
 
@@ -126,9 +131,9 @@ def test_dev_overrides_only_move_the_secret_out_of_the_chart(playbook_renders) -
     # dev's values file lets the chart create the Secret; the playbook creates it instead.
     plain = chart_check_render("dev", None)
     chart_secrets = [obj for obj in plain if obj["kind"] == "Secret"]
-    assert [s["metadata"]["name"] for s in chart_secrets] == [SECRET_NAME]
+    assert sorted(s["metadata"]["name"] for s in chart_secrets) == [SECRET_NAME, TLS_SECRET_NAME]
 
-    rest = [obj for obj in plain if obj["kind"] != "Secret"]
+    rest = [obj for obj in plain if obj["kind"] != "Secret" or obj["metadata"]["name"] == TLS_SECRET_NAME]
     assert canonical(without_secret_checksum(playbook_renders["dev"])) == canonical(without_secret_checksum(rest))
 
 

@@ -64,10 +64,18 @@ class Workload:
         return [f"{self.name}-{secrets.token_hex(3)}" for _ in range(self.replicas)]
 
 
-def _hooks(obj: dict[str, Any]) -> tuple[tuple[str, ...], int]:
+def hooks_of(obj: dict[str, Any]) -> tuple[tuple[str, ...], int]:
+    """An object's Helm hook phases (empty for a release resource) and weight."""
     annotations = obj["metadata"].get("annotations") or {}
     hooks = tuple(h.strip() for h in annotations.get("helm.sh/hook", "").split(",") if h.strip())
     return hooks, int(annotations.get("helm.sh/hook-weight", "0"))
+
+
+def hook_delete_policies(obj: dict[str, Any]) -> tuple[str, ...]:
+    """A hook's helm.sh/hook-delete-policy; unset, Helm's default: before-hook-creation."""
+    annotations = obj["metadata"].get("annotations") or {}
+    policies = tuple(p.strip() for p in annotations.get("helm.sh/hook-delete-policy", "").split(",") if p.strip())
+    return policies or ("before-hook-creation",)
 
 
 def workloads(objects: Iterable[dict[str, Any]], *, hpa_min: bool = True) -> list[Workload]:
@@ -86,7 +94,7 @@ def workloads(objects: Iterable[dict[str, Any]], *, hpa_min: bool = True) -> lis
             continue
         meta = obj["metadata"]
         spec = obj.get("spec") or {}
-        hooks, weight = _hooks(obj)
+        hooks, weight = hooks_of(obj)
         claim_templates: list[dict[str, Any]] = []
         if kind == "Pod":
             template = {"metadata": meta, "spec": spec}
@@ -121,19 +129,33 @@ def workloads(objects: Iterable[dict[str, Any]], *, hpa_min: bool = True) -> lis
 
 class Cluster:
     """The ConfigMaps and Secrets a render creates, plus Secrets the operator made beforehand
-    (`existing_secrets`: {name: {key: value}}), as a kubelet would look them up."""
+    (`existing_secrets`: {name: {key: value}}), as a kubelet would look them up. The deploy
+    rehearsal starts from the operator's alone and applies the render's objects when Helm would
+    create them (`apply`, `delete`: hooks in their phase, the release's own at install)."""
 
     def __init__(self, objects: Iterable[dict[str, Any]], existing_secrets: dict[str, dict[str, str]] | None = None):
         self.config_maps: dict[str, dict[str, str]] = {}
         self.secrets: dict[str, dict[str, str]] = dict(existing_secrets or {})
         for obj in objects:
-            name = obj["metadata"]["name"]
-            if obj["kind"] == "ConfigMap":
-                self.config_maps[name] = {k: str(v) for k, v in (obj.get("data") or {}).items()}
-            elif obj["kind"] == "Secret":
-                data = {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
-                data.update({k: str(v) for k, v in (obj.get("stringData") or {}).items()})
-                self.secrets[name] = data
+            self.apply(obj)
+
+    def apply(self, obj: dict[str, Any]) -> bool:
+        """Creates or replaces a ConfigMap or Secret; other kinds hold nothing a pod reads here
+        (False)."""
+        name = obj["metadata"]["name"]
+        if obj["kind"] == "ConfigMap":
+            self.config_maps[name] = {k: str(v) for k, v in (obj.get("data") or {}).items()}
+        elif obj["kind"] == "Secret":
+            data = {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
+            data.update({k: str(v) for k, v in (obj.get("stringData") or {}).items()})
+            self.secrets[name] = data
+        else:
+            return False
+        return True
+
+    def delete(self, obj: dict[str, Any]) -> None:
+        source = self.config_maps if obj["kind"] == "ConfigMap" else self.secrets if obj["kind"] == "Secret" else {}
+        source.pop(obj["metadata"]["name"], None)
 
     def lookup(self, kind: str, name: str, key: str, optional: bool, where: str) -> str | None:
         source = self.config_maps if kind == "configMap" else self.secrets

@@ -121,6 +121,32 @@ def render(
     return manifests
 
 
+def render_in_cluster(
+    server: str,
+    chart_dir: str | os.PathLike[str] = UMBRELLA,
+    values_files: Iterable[str | os.PathLike[str]] = (),
+    *,
+    release: str = RELEASE,
+    namespace: str = "abn-stack-dev",
+    extra_values: dict[str, Any] | None = None,
+    upgrade: bool = True,
+) -> dict[str, str]:
+    """Render as `helm upgrade --dry-run=server` and `helm diff upgrade` do: the same engine as
+    render(), but `lookup` asks the API server at `server` (plain HTTP, a token nobody checks:
+    the tests' stand-in API server) for the live objects. Nothing is created."""
+    helm.validate_release_name(release)
+    values = load_values(values_files, extra_values)
+    kubeconfig = yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "rehearsal",
+        "clusters": [{"name": "rehearsal", "cluster": {"server": server}}],
+        "users": [{"name": "rehearsal", "user": {"token": "unused"}}],
+        "contexts": [{"name": "rehearsal", "context": {"cluster": "rehearsal", "user": "rehearsal", "namespace": namespace}}],
+    })
+    with helm.Config(kubeconfig_content=kubeconfig, namespace=namespace) as config, helm.Chart.load(chart_dir) as chart:
+        return config.render(chart, values, name=release, namespace=namespace,
+                             is_install=not upgrade, is_upgrade=upgrade)
+
+
 def objects(manifests: dict[str, str]) -> list[dict[str, Any]]:
     """The Kubernetes objects of a render (NOTES.txt and empty documents dropped), in path order."""
     found: list[dict[str, Any]] = []
@@ -136,6 +162,21 @@ def objects(manifests: dict[str, str]) -> list[dict[str, Any]]:
 def render_objects(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
     """render() then objects()."""
     return objects(render(*args, **kwargs))
+
+
+def generated(obj: dict[str, Any]) -> bool:
+    """An object whose data the chart generates on every offline render: the dev log-provider's
+    TLS Secret (<release>-log-provider-tls, genCA/genSignedCert). In a cluster, lookup hands the
+    existing Secret's data back instead (test_render's cluster-aware render proves it)."""
+    return (obj.get("kind") == "Secret" and obj.get("type") == "kubernetes.io/tls"
+            and obj["metadata"]["name"].endswith("-log-provider-tls"))
+
+
+def comparable(objects: Iterable[dict[str, Any]]) -> list[str]:
+    """Two renders' objects made comparable: each object as sorted JSON, in sorted order (helm and
+    this module order them differently), a generated() object's data reduced to its keys."""
+    return sorted(json.dumps({**obj, "data": sorted(obj.get("data") or {})} if generated(obj) else obj, sort_keys=True)
+                  for obj in objects)
 
 
 def to_yaml_stream(manifests: dict[str, str]) -> str:

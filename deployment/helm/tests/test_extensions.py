@@ -73,7 +73,10 @@ def test_unset_extension_points_render_nothing(env: str) -> None:
         assert "initContainers" not in spec and "priorityClassName" not in spec, where
         assert len(spec["containers"]) == 1, where
         assert "envFrom" not in spec["containers"][0], where
-        assert {v["name"] for v in spec.get("volumes", [])} <= {"integration-key", "api-tokens", "history", "data"}, where
+        # The chart's own, plus dev's log-provider TLS (its Secret; backend-api's ca.crt from the
+        # dev values' extraVolumes).
+        assert {v["name"] for v in spec.get("volumes", [])} <= {"integration-key", "api-tokens", "history", "data",
+                                                                "tls", "log-provider-ca"}, where
         assert "imagePullSecrets" not in spec, where
     assert not by_kind(docs, "Ingress") and not by_kind(docs, "HTTPRoute")
     for doc in docs:

@@ -75,7 +75,7 @@ def file_source(pod: dict[str, Any], path: str) -> tuple[str, str, str]:
 def test_unset_renders_no_alerting(env: str) -> None:
     for mode in MODES:
         docs = objects(env, extra={"healthCheck": {"mode": mode}})
-        assert not [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-alerting")]
+        assert not [d for d in by_kind(docs, "ConfigMap") if "-alerting" in d["metadata"]["name"]]
         for kind, pod in health_check_pods(docs).items():
             assert "HEALTHCHECK_CONFIG" not in env_of(pod), kind
             assert not [v for v in pod.get("volumes") or [] if v["name"].startswith("alerting")], kind
@@ -98,10 +98,17 @@ def test_set_renders_the_config_and_mounts_each_url_from_its_secret(mode: str) -
     pods = health_check_pods(docs)
     workload = "CronJob" if mode == "cronjob" else "Deployment"
     assert set(pods) == {workload, "Job", "Pod"}
-    for kind in (workload, "Job"):
+    # The config-check Job, a pre-install/pre-upgrade hook, runs before Helm makes or updates the
+    # release's ConfigMap: it reads a hook copy of the same config, made just before it.
+    check_copy = one(docs, "ConfigMap", "abn-stack-health-check-alerting-check")
+    assert check_copy["data"] == config_map["data"]
+    assert check_copy["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert int(check_copy["metadata"]["annotations"]["helm.sh/hook-weight"]) < 0
+    assert "helm.sh/hook" not in (config_map["metadata"].get("annotations") or {})
+    for kind, source in ((workload, config_map), ("Job", check_copy)):
         pod = pods[kind]
         path = env_of(pod)["HEALTHCHECK_CONFIG"]
-        assert file_source(pod, path) == ("ConfigMap", "abn-stack-health-check-alerting", "config.yaml"), kind
+        assert file_source(pod, path) == ("ConfigMap", source["metadata"]["name"], "config.yaml"), kind
         for receiver, (secret, key) in zip(config["alerting"]["receivers"], URLS):
             assert file_source(pod, receiver["url_file"]) == ("Secret", secret, key), kind
         assert all(m["readOnly"] for m in pod["containers"][0]["volumeMounts"] if m["name"].startswith("alerting")), kind

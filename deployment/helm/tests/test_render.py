@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import base64
+import http.server
+import json
 import re
+import shutil
+import subprocess
+import threading
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
@@ -31,6 +36,9 @@ KNOWN_ENV = {
     "HEALTHCHECK_OUTPUT_MAX_BYTES", "HEALTHCHECK_OUTPUT_KEEP_FILES",
     # healthCheck.alerting: the file with the alerting section.
     "HEALTHCHECK_CONFIG",
+    # TLS on the provider path: log-provider's certificate, backend-api's private CA, and the
+    # health-check's trust of the dev provider's CA (rustls-native-certs reads SSL_CERT_FILE).
+    "TLS_CERT_FILE", "TLS_KEY_FILE", "EXTERNAL_LOGS_CA_FILE", "SSL_CERT_FILE",
 }
 
 
@@ -180,7 +188,7 @@ def test_env_delivery_is_an_opt_in_that_rolls_the_pods() -> None:
         template = one(docs, "Deployment", name)["spec"]["template"]
         env = {e["name"]: e for e in template["spec"]["containers"][0]["env"]}
         assert env[variable]["valueFrom"]["secretKeyRef"] == {"name": "abn-stack-integration-key", "key": "integration-key"}
-        assert "volumes" not in template["spec"]
+        assert pod_secret_items(template["spec"], "abn-stack-integration-key") == [], name
     annotations = one(docs, "Deployment", "abn-stack-backend-api")["spec"]["template"]["metadata"]["annotations"]
     assert "checksum/secret" in annotations
     file_mode = one(objects("dev"), "Deployment", "abn-stack-backend-api")["spec"]["template"]["metadata"]
@@ -195,7 +203,9 @@ def test_dev_runs_the_log_provider_with_the_chart_made_secret() -> None:
     assert_key_from_mounted_secret(one(docs, "Deployment", "abn-stack-backend-api"), "EXTERNAL_INTEGRATION_KEY")
     # The backend calls its own release's provider Service.
     url = urlsplit(running_env(docs, "Deployment", "abn-stack-backend-api")["EXTERNAL_LOGS_URL"])
-    service = one(docs, "Service", url.hostname)
+    service_name, namespace = url.hostname.split(".")[:2]
+    service = one(docs, "Service", service_name)
+    assert namespace == NAMESPACES["dev"]
     assert url.port == service["spec"]["ports"][0]["port"] and url.path == "/v1/logs"
 
 
@@ -269,13 +279,232 @@ def test_env_vars_are_the_agreed_names(env: str) -> None:
     assert names <= KNOWN_ENV, names - KNOWN_ENV
 
 
-def test_plaintext_to_the_provider_is_allowed_in_dev_only() -> None:
-    """Dev's stand-in provider speaks plain HTTP, so dev sets the dev-only flag; prod must not."""
-    for env, expected in (("dev", "true"), ("prod", None)):
-        docs = objects(env)
-        _, spec = next(p for p in pod_specs(docs) if p[0] == "Deployment/abn-stack-backend-api")
-        env_vars = {e["name"]: e.get("value") for e in spec["containers"][0].get("env", [])}
-        assert env_vars.get("EXTERNAL_LOGS_ALLOW_PLAINTEXT") == expected, (env, env_vars)
+def test_no_plaintext_flag_to_the_provider_in_any_environment() -> None:
+    """Dev's stand-in provider speaks HTTPS like a real one, so no environment needs the dev-only
+    EXTERNAL_LOGS_ALLOW_PLAINTEXT, and every provider URL is https://."""
+    for env in ENVS:
+        for object_id, spec in pod_specs(objects(env)):
+            for container in spec["containers"]:
+                env_vars = {e["name"]: e.get("value") for e in container.get("env", [])}
+                assert "EXTERNAL_LOGS_ALLOW_PLAINTEXT" not in env_vars, (env, object_id)
+                if env_vars.get("EXTERNAL_LOGS_URL"):
+                    assert env_vars["EXTERNAL_LOGS_URL"].startswith("https://"), (env, object_id)
+
+
+def openssl(*args: str, stdin: bytes | None = None) -> str:
+    """The openssl command line (a real X.509 implementation, not a hand-written check)."""
+    return subprocess.run(["openssl", *args], input=stdin, capture_output=True, check=True).stdout.decode()
+
+
+def pod_secret_items(spec: dict[str, Any], secret: str) -> list[set[str] | None]:
+    """The keys of `secret` each volume of the pod projects (None: the whole Secret)."""
+    found = []
+    for volume in spec.get("volumes") or []:
+        source = volume.get("secret")
+        if source and source["secretName"] == secret:
+            found.append({i["key"] for i in source["items"]} if source.get("items") else None)
+    return found
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl command on this machine")
+@pytest.mark.parametrize("release", ["abn-stack", "demo"])
+def test_dev_log_provider_serves_https_with_a_release_ca(release: str, tmp_path) -> None:
+    docs = objects("dev", release=release)
+    namespace = NAMESPACES["dev"]
+    provider = f"{release}-log-provider"
+    secret = one(docs, "Secret", f"{provider}-tls")
+    assert secret["type"] == "kubernetes.io/tls"
+    # A hook that runs before the config-check Jobs (weight 0), like the integration key.
+    annotations = secret["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade" and int(annotations["helm.sh/hook-weight"]) < 0
+    pem = {k: base64.b64decode(v) for k, v in secret["data"].items()}
+    assert set(pem) == {"ca.crt", "tls.crt", "tls.key"}
+    (tmp_path / "ca.crt").write_bytes(pem["ca.crt"])
+    (tmp_path / "tls.crt").write_bytes(pem["tls.crt"])
+    # The leaf is signed by the CA, for the Service's names, and the key is the leaf's.
+    assert openssl("verify", "-CAfile", str(tmp_path / "ca.crt"), "-purpose", "sslserver",
+                   str(tmp_path / "tls.crt")).strip().endswith("OK")
+    names = set(re.findall(r"DNS:([^,\s]+)", openssl("x509", "-noout", "-ext", "subjectAltName",
+                                                      "-in", str(tmp_path / "tls.crt"))))
+    assert names == {provider, f"{provider}.{namespace}", f"{provider}.{namespace}.svc",
+                     f"{provider}.{namespace}.svc.cluster.local"}
+    assert openssl("pkey", "-pubout", stdin=pem["tls.key"]) == openssl("x509", "-noout", "-pubkey", stdin=pem["tls.crt"])
+
+    # log-provider serves it: the Secret's directory mounted, TLS_CERT_FILE/TLS_KEY_FILE naming it,
+    # probes over HTTPS (the Deployment and its config-check Job see the same files).
+    for kind, name in (("Deployment", provider), ("Job", f"{provider}-config-check")):
+        env = running_env(docs, kind, name)
+        workload = one(docs, kind, name)["spec"]["template"]["spec"]
+        mount = next(m for m in workload["containers"][0]["volumeMounts"] if m["name"] == "tls")
+        assert "subPath" not in mount and mount.get("readOnly") is True
+        assert env["TLS_CERT_FILE"] == f"{mount['mountPath']}/tls.crt"
+        assert env["TLS_KEY_FILE"] == f"{mount['mountPath']}/tls.key"
+        assert pod_secret_items(workload, secret["metadata"]["name"]) == [{"tls.crt", "tls.key"}]
+    container = one(docs, "Deployment", provider)["spec"]["template"]["spec"]["containers"][0]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["scheme"] == "HTTPS", probe
+
+    # Every other pod gets ca.crt only, never the provider's key; the clients trust it.
+    for object_id, spec in pod_specs(docs):
+        if object_id.split("/")[1].startswith(provider):
+            continue
+        for items in pod_secret_items(spec, secret["metadata"]["name"]):
+            assert items == {"ca.crt"}, object_id
+    backend = running_env(docs, "Deployment", f"{release}-backend-api")
+    assert urlsplit(backend["EXTERNAL_LOGS_URL"]).scheme == "https"
+    assert urlsplit(backend["EXTERNAL_LOGS_URL"]).hostname in names
+    backend_spec = one(docs, "Deployment", f"{release}-backend-api")["spec"]["template"]["spec"]
+    assert pod_secret_items(backend_spec, secret["metadata"]["name"]) == [{"ca.crt"}]
+    ca_mount = next(m for m in backend_spec["containers"][0]["volumeMounts"] if m["name"] == "log-provider-ca")
+    assert backend["EXTERNAL_LOGS_CA_FILE"] == f"{ca_mount['mountPath']}/ca.crt"
+    cronjob = one(docs, "CronJob", f"{release}-health-check")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    health_env = {e["name"]: e.get("value") for e in cronjob["containers"][0]["env"]}
+    assert health_env["SSL_CERT_FILE"].endswith("/ca.crt")
+    assert health_check_targets(cronjob["containers"][0]["args"])["log-provider"].startswith(f"https://{provider}.")
+
+
+def test_log_provider_tls_from_an_existing_secret() -> None:
+    """logProvider.tls.existingSecret (e.g. cert-manager's Certificate's): the chart makes no
+    Secret of its own and mounts that one."""
+    docs = render.render_objects(render.UMBRELLA, [render.env_values_file("dev")], release="abn-stack",
+                                 namespace=NAMESPACES["dev"],
+                                 extra_values={"logProvider": {"tls": {"existingSecret": "provider-cert"}}})
+    assert not [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"].endswith("-tls")]
+    spec = one(docs, "Deployment", "abn-stack-log-provider")["spec"]["template"]["spec"]
+    assert pod_secret_items(spec, "provider-cert") == [{"tls.crt", "tls.key"}]
+    cronjob = one(docs, "CronJob", "abn-stack-health-check")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod_secret_items(cronjob, "provider-cert") == [{"ca.crt"}]
+
+
+#: The values the chart check renders besides the environments' own (scripts/check-charts.sh).
+TEST_VALUES = render.REPO_ROOT / "deployment" / "helm" / "tests" / "values"
+
+
+@pytest.mark.parametrize("env, extra", [(env, None) for env in ENVS] + [
+    ("prod", "alerting.yaml"), ("prod", "backup.yaml"), ("dev", "extensions.yaml")])
+def test_a_hook_pod_reads_only_what_exists_when_it_runs(env: str, extra: str | None) -> None:
+    """Helm runs a phase's hooks before it creates (pre-install) or updates (pre-upgrade) the
+    release's own objects. A hook pod that mounts or reads a Secret or ConfigMap the chart makes
+    as a release object would wait for it at install until the hook times out, and check the
+    previous revision's copy at an upgrade. So each one a hook pod reads is a hook of the same
+    phase with a lower weight, or none of the chart's (the operator's). (The health-check's
+    config check once mounted the release's alerting ConfigMap.)"""
+    docs = objects(env, extra=yaml.safe_load((TEST_VALUES / extra).read_text()) if extra else None)
+    made = {(d["kind"], d["metadata"]["name"]): podspec.hooks_of(d) for d in docs if d["kind"] in ("Secret", "ConfigMap")}
+    checked = 0
+    for workload in podspec.workloads(docs):
+        for phase in workload.hooks:
+            if phase == "test":
+                continue  # helm test runs on an installed release: every object exists.
+            for kind, name in pod_reads(workload.pod_spec):
+                if (kind, name) in made:
+                    phases, weight = made[(kind, name)]
+                    assert phase in phases and weight < workload.hook_weight, (
+                        f"{workload.kind}/{workload.name} ({phase} hook, weight {workload.hook_weight}) reads "
+                        f"{kind}/{name}, which Helm has not made yet (hook phases {phases}, weight {weight})")
+                checked += 1
+    # The chart defaults set no key, no alerting, no provider: nothing to read.
+    assert checked or env == "default", "no hook pod reads a Secret or ConfigMap: the test checks nothing"
+
+
+def pod_reads(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    """The Secrets and ConfigMaps a pod reads: volumes, env valueFrom, envFrom."""
+    found = set()
+    for volume in spec.get("volumes") or []:
+        if "secret" in volume:
+            found.add(("Secret", volume["secret"]["secretName"]))
+        if "configMap" in volume:
+            found.add(("ConfigMap", volume["configMap"]["name"]))
+    for container in spec.get("initContainers", []) + spec["containers"]:
+        for var in container.get("env") or []:
+            source = var.get("valueFrom") or {}
+            if "secretKeyRef" in source:
+                found.add(("Secret", source["secretKeyRef"]["name"]))
+            if "configMapKeyRef" in source:
+                found.add(("ConfigMap", source["configMapKeyRef"]["name"]))
+        for source in container.get("envFrom") or []:
+            if "secretRef" in source:
+                found.add(("Secret", source["secretRef"]["name"]))
+            if "configMapRef" in source:
+                found.add(("ConfigMap", source["configMapRef"]["name"]))
+    return found
+
+
+class StandInApiServer:
+    """Just enough of a Kubernetes API server for Helm's `lookup`: the discovery of v1 and GET of
+    a Secret by namespace and name (404 for any other), from `secrets` ({(namespace, name): the
+    object}). Every path asked is in `asked`. On loopback, for one test."""
+
+    def __init__(self, secrets: dict[tuple[str, str], dict[str, Any]]):
+        self.secrets = secrets
+        self.asked: list[str] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+                path = self.path.split("?", 1)[0]
+                server.asked.append(path)
+                code, body = 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}
+                if path == "/api/v1":
+                    code, body = 200, {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+                        {"name": "secrets", "singularName": "secret", "namespaced": True, "kind": "Secret",
+                         "verbs": ["get", "list"]}]}
+                parts = path.strip("/").split("/")
+                if len(parts) == 6 and parts[:2] == ["api", "v1"] and parts[2] == "namespaces" and parts[4] == "secrets":
+                    found = server.secrets.get((parts[3], parts[5]))
+                    if found is not None:
+                        code, body = 200, found
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_an_upgrade_keeps_the_log_provider_ca_through_lookup() -> None:
+    """What `helm template` cannot show (lookup answers nothing offline, so each render makes a new
+    CA): rendered as `helm upgrade --dry-run=server` does, against an API server that holds the
+    Secret an earlier install made, the chart hands back that Secret's data unchanged, and two such
+    renders are identical manifest for manifest (so `helm diff upgrade` shows nothing). Where the
+    Secret is missing, or lacks a key, a new pair is made."""
+    namespace, name = NAMESPACES["dev"], "abn-stack-log-provider-tls"
+    installed = one(objects("dev"), "Secret", name)
+    api = StandInApiServer({(namespace, name): {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                                               "metadata": {"name": name, "namespace": namespace},
+                                               "data": installed["data"]}})
+    try:
+        files = [render.env_values_file("dev")]
+        upgrade = render.render_in_cluster(api.url, render.UMBRELLA, files, namespace=namespace)
+        assert f"/api/v1/namespaces/{namespace}/secrets/{name}" in api.asked, api.asked
+        kept = one(render.objects(upgrade), "Secret", name)
+        assert kept["data"] == installed["data"]
+        assert kept["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+        assert render.render_in_cluster(api.url, render.UMBRELLA, files, namespace=namespace) == upgrade
+        # Offline, the same values make a new CA every time: why the offline comparisons leave
+        # this Secret's data out (render.comparable).
+        assert one(render.render_objects(render.UMBRELLA, files, namespace=namespace), "Secret", name)["data"] != installed["data"]
+
+        incomplete = {k: v for k, v in installed["data"].items() if k != "tls.key"}
+        api.secrets[(namespace, name)]["data"] = incomplete
+        remade = one(render.objects(render.render_in_cluster(api.url, render.UMBRELLA, files, namespace=namespace)), "Secret", name)
+        assert set(remade["data"]) == {"ca.crt", "tls.crt", "tls.key"} and remade["data"]["ca.crt"] != installed["data"]["ca.crt"]
+        del api.secrets[(namespace, name)]
+        fresh = one(render.objects(render.render_in_cluster(api.url, render.UMBRELLA, files, namespace=namespace)), "Secret", name)
+        assert fresh["data"]["ca.crt"] not in (installed["data"]["ca.crt"], remade["data"]["ca.crt"])
+    finally:
+        api.close()
 
 
 @pytest.mark.parametrize("env", ENVS)

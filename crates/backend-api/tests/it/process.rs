@@ -194,10 +194,15 @@ async fn sigterm_drains_in_flight_requests_and_exits_0() {
         assert_eq!(response.status(), 200);
         assert!(response.text().await.unwrap().starts_with("completed: "));
     }
-    let status = tokio::task::spawn_blocking(move || backend.wait())
+    let (status, backend) = tokio::task::spawn_blocking(move || (backend.wait(), backend))
         .await
         .unwrap();
     assert_eq!(status.code(), Some(0));
+    // Lines are written by a thread of their own; the guard main holds writes the queued ones
+    // at exit, so the last line is in the log.
+    let mut backend = backend;
+    let log = backend.output();
+    assert!(log.contains("stopped gracefully"), "the last line: {log}");
 }
 
 /// A second SIGTERM (after a pause, so it is not a duplicate delivery of the first) cuts the
@@ -319,6 +324,8 @@ async fn metrics_content_type_follows_the_scrapers_accept() {
             "application/openmetrics-text; version=1.0.0; charset=utf-8"
         );
         assert!(page.contains("# TYPE http_requests counter\n"), "{page}");
+        // The log writer's queue never filled here: nothing dropped, and it says so.
+        assert!(page.contains("\nlog_lines_dropped_total 0\n"), "{page}");
         assert!(page.ends_with("# EOF\n"), "{page}");
     }
     let (content_type, page) = scrape(Some("text/plain;version=0.0.4")).await;
@@ -431,4 +438,103 @@ fn core_dumps_are_disabled() {
         .expect("a core file size line");
     let values: Vec<&str> = core.split_whitespace().skip(4).take(2).collect();
     assert_eq!(values, ["0", "0"], "{core}");
+}
+
+/// A streamed download's access-log line is written when its body ends: the bytes the client
+/// got and the whole duration, `stream="complete"`; a client that goes away mid-stream gets
+/// `stream="aborted"` with the bytes sent until then.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streamed_download_is_logged_when_it_ends_with_its_bytes() {
+    let (provider, _provider) = start_provider(KEY, Duration::ZERO).await;
+    let mut backend = spawn_backend(&[
+        ("EXTERNAL_LOGS_URL", provider.as_str()),
+        ("EXTERNAL_INTEGRATION_KEY", KEY),
+    ]);
+    let client = reqwest::Client::new();
+    let whole = client
+        .get(backend.url("/download_external_logs?limit=500"))
+        .header("x-request-id", "stream-whole")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let line = backend
+        .wait_for_log(|l| l["target"] == "access_log" && l["span"]["request_id"] == "stream-whole")
+        .expect("the download's access-log line");
+    assert_eq!(line["stream"], "complete", "{line}");
+    assert_eq!(line["bytes"].as_u64(), Some(whole.len() as u64), "{line}");
+    assert_eq!(line["status"], 200, "{line}");
+
+    // Far more than the sockets' buffers hold: the backend is still sending when the client
+    // reads one chunk and closes the connection.
+    let mut response = client
+        .get(backend.url("/download_external_logs?limit=2000000"))
+        .header("x-request-id", "stream-cut")
+        .send()
+        .await
+        .unwrap();
+    let first = response.chunk().await.unwrap().expect("a first chunk");
+    drop(response);
+    let line = backend
+        .wait_for_log(|l| l["target"] == "access_log" && l["span"]["request_id"] == "stream-cut")
+        .expect("the cut download's access-log line");
+    assert_eq!(line["stream"], "aborted", "{line}");
+    let sent = line["bytes"].as_u64().expect("bytes sent");
+    assert!(sent >= first.len() as u64, "{line}");
+    assert!(sent < 2_000_000 * 20, "not the whole download: {line}");
+}
+
+/// A log stream nobody reads (a stuck collector, a full pipe) never holds up a request: the
+/// lines wait in the writer's queue, the requests answer. With the line written on the request's
+/// thread, the pipe's 64 KiB would fill within a few hundred requests and every later one hang.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_answer_while_nobody_reads_the_log() {
+    use std::io::BufRead;
+    const REQUESTS: usize = 3000;
+    /// Killed however the test ends, so a failure leaves no hung server behind.
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Server(
+        Command::new(BIN)
+            .env_clear()
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("LOG_FORMAT", "json")
+            .env("SIMULATED_LATENCY_MS", "0")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Read up to the address, then never again: the pipe fills.
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let addr = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "exited before listening"
+        );
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) {
+            if value["message"] == "listening" {
+                break value["local_addr"].as_str().unwrap().to_string();
+            }
+        }
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    for n in 0..REQUESTS {
+        let response = client
+            .get(format!("http://{addr}/api_1"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request {n} of {REQUESTS}: {e}"));
+        assert_eq!(response.status(), 200, "request {n}");
+    }
 }

@@ -88,7 +88,7 @@ pub async fn run(args: &ServeArgs) -> i32 {
     let mut config = args.resolve().unwrap_or_else(|e| e.exit());
     // The page and the legacy log carry the human lines; stdout carries the JSON logs.
     config.print_human_lines = false;
-    telemetry::init_traced(
+    let _logs = telemetry::init_traced(
         args.server.log_format,
         telemetry::LogStream::Stdout,
         &args.server.otel,

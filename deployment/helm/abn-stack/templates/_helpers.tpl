@@ -51,6 +51,35 @@ characters (its Jobs add 11).
 {{- end }}
 
 {{/*
+The log-provider's TLS Secret (tls.crt, tls.key, ca.crt): logProvider.tls.existingSecret (e.g.
+cert-manager's Certificate's), else <release>-log-provider-tls, which the chart makes.
+*/}}
+{{- define "abn-stack.logProviderTlsSecretName" -}}
+{{- default (printf "%s-tls" (include "abn-stack.logProviderName" .)) .Values.logProvider.tls.existingSecret }}
+{{- end }}
+
+{{/*
+Where a client of the log-provider finds its CA (ca.crt of the TLS Secret, never the key), and
+the volume that holds only that file; empty without the log-provider.
+*/}}
+{{- define "abn-stack.logProviderCaDir" -}}
+/var/run/secrets/abn-stack/log-provider-ca
+{{- end }}
+
+{{- define "abn-stack.logProviderCaVolumes" -}}
+{{- if .Values.logProvider.enabled }}
+- name: log-provider-ca
+  secret:
+    secretName: {{ include "abn-stack.logProviderTlsSecretName" . }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+    # 0444: a CA certificate is public.
+    defaultMode: 292
+{{- end }}
+{{- end }}
+
+{{/*
 Names and labels of the subcharts' objects, computed by the subcharts' own named templates (named
 templates are global) with a context built from this chart's view of their values.
 */}}
@@ -79,7 +108,7 @@ name and port, then healthCheck.extraTargets.
 backend-api=http://{{ include "abn-stack.backendApiName" . }}.{{ $ns }}.svc:{{ (index .Values "backend-api").service.port }}/readyz
 data-api=http://{{ include "abn-stack.dataApiName" . }}.{{ $ns }}.svc:{{ (index .Values "data-api").service.port }}/readyz
 {{- if .Values.logProvider.enabled }}
-log-provider=http://{{ include "abn-stack.logProviderName" . }}.{{ $ns }}.svc:{{ .Values.logProvider.port }}/readyz
+log-provider=https://{{ include "abn-stack.logProviderName" . }}.{{ $ns }}.svc:{{ .Values.logProvider.port }}/readyz
 {{- end }}
 {{- range .Values.healthCheck.extraTargets }}
 {{ . }}
@@ -133,6 +162,12 @@ Call with (dict "root" $ "history" <bool> "alerting" <bool>).
 {{- if .history }}
 {{- $mounts = "# The image's HEALTHCHECK_OUTPUT folder.\n- name: history\n  mountPath: /var/data/health" }}
 {{- end }}
+{{- if .root.Values.logProvider.enabled }}
+{{- /* The log-provider serves HTTPS with the release's CA: trusted through SSL_CERT_FILE, which
+adds to the public roots built into the image (the scratch image has no system store). */}}
+{{- $env = print $env (include "backend-api.envVar" (list "SSL_CERT_FILE" (printf "%s/ca.crt" (include "abn-stack.logProviderCaDir" .root)))) }}
+{{- $mounts = print $mounts (printf "\n- name: log-provider-ca\n  mountPath: %s\n  readOnly: true" (include "abn-stack.logProviderCaDir" .root)) }}
+{{- end }}
 {{- if and .alerting $h.alerting.receivers }}
 {{- $env = print $env (include "backend-api.envVar" (list "HEALTHCHECK_CONFIG" "/etc/health-check/config.yaml")) }}
 {{- $mounts = print $mounts "\n- name: alerting-config\n  mountPath: /etc/health-check\n  readOnly: true" }}
@@ -159,13 +194,26 @@ The health-check pod's own volumes: the history claim (both modes keep it on the
     sizeLimit: {{ $h.persistence.size | quote }}
   {{- end }}
 {{ include "abn-stack.healthCheckAlertingVolumes" . }}
+{{ include "abn-stack.logProviderCaVolumes" . }}
 {{- end }}
 
 {{/*
 With healthCheck.alerting.receivers set: the alerting config (the chart's ConfigMap) and each
-receiver's URL from its existing Secret (only that key, as the file `url`).
+receiver's URL from its existing Secret (only that key, as the file `url`). The config-check Job
+calls abn-stack.healthCheckAlertingCheckVolumes instead: the same, from the hook copy of the
+ConfigMap (a pre-install hook runs before the release's own ConfigMap exists).
 */}}
 {{- define "abn-stack.healthCheckAlertingVolumes" -}}
+{{- include "abn-stack.healthCheckAlertingVolumesOf" (dict "root" . "configMap" (printf "%s-alerting" (include "abn-stack.healthCheckName" .))) }}
+{{- end }}
+
+{{- define "abn-stack.healthCheckAlertingCheckVolumes" -}}
+{{- include "abn-stack.healthCheckAlertingVolumesOf" (dict "root" . "configMap" (printf "%s-alerting-check" (include "abn-stack.healthCheckName" .))) }}
+{{- end }}
+
+{{- define "abn-stack.healthCheckAlertingVolumesOf" -}}
+{{- $configMap := .configMap }}
+{{- with .root }}
 {{- range .Values.healthCheck.alerting.receivers }}
 - name: alerting-url-{{ .name }}
   secret:
@@ -179,9 +227,10 @@ receiver's URL from its existing Secret (only that key, as the file `url`).
 {{- if .Values.healthCheck.alerting.receivers }}
 - name: alerting-config
   configMap:
-    name: {{ include "abn-stack.healthCheckName" . }}-alerting
+    name: {{ $configMap }}
     # 0444
     defaultMode: 292
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -253,16 +302,30 @@ DRAIN_PERIOD.
 {{- $env = print $env "\n- name: PROVIDER_KEY_FILE\n  value: " (printf "/var/run/secrets/abn-stack/integration-key/%s" $backend.integrationKeySecretKey | quote) }}
 {{- $mounts = "- name: integration-key\n  mountPath: /var/run/secrets/abn-stack/integration-key\n  readOnly: true" }}
 {{- end }}
+{{- /* HTTPS from the TLS Secret's directory (never a subPath, so a renewal reaches the pod). */}}
+{{- $env = print $env "\n- name: TLS_CERT_FILE\n  value: \"/var/run/secrets/abn-stack/tls/tls.crt\"\n- name: TLS_KEY_FILE\n  value: \"/var/run/secrets/abn-stack/tls/tls.key\"" }}
+{{- $mounts = print $mounts (ternary "" "\n" (eq $mounts "")) "- name: tls\n  mountPath: /var/run/secrets/abn-stack/tls\n  readOnly: true" }}
 {{- include "abn-common.container" (dict "root" . "values" $p "image" (include "abn-stack.image" (dict "root" . "image" $p.image))
       "pullPolicy" $p.image.pullPolicy "securityContext" .Values.securityContext "resources" $p.resources
       "env" $env "mounts" $mounts) }}
 {{- end }}
 
 {{/*
-The log-provider pod's volumes: backend-api's integration Secret, in file delivery.
+The log-provider pod's volumes: its TLS Secret, and backend-api's integration Secret in file
+delivery.
 */}}
 {{- define "abn-stack.logProviderVolumes" -}}
 {{- $backend := index .Values "backend-api" }}
+- name: tls
+  secret:
+    secretName: {{ include "abn-stack.logProviderTlsSecretName" . }}
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+    # 0440
+    defaultMode: 288
 {{- if eq $backend.integrationKeyDelivery "file" }}
 - name: integration-key
   secret:
@@ -322,25 +385,31 @@ default true> "serve" <bool>).
   {{- include "abn-stack.logProviderContainerBase" . | nindent 2 }}
   ports:
     # The port the image listens on (its LISTEN_ADDR); logProvider.port is the Service's.
-    - name: http
+    - name: https
       containerPort: 5002
       protocol: TCP
   startupProbe:
     httpGet:
       path: /healthz
-      port: http
+      port: https
+      # The kubelet does not verify the certificate; backend-api and the health-check do.
+      scheme: HTTPS
     periodSeconds: 2
     failureThreshold: 30
   livenessProbe:
     httpGet:
       path: /healthz
-      port: http
+      port: https
+      # The kubelet does not verify the certificate; backend-api and the health-check do.
+      scheme: HTTPS
     periodSeconds: 10
     timeoutSeconds: 2
   readinessProbe:
     httpGet:
       path: /readyz
-      port: http
+      port: https
+      # The kubelet does not verify the certificate; backend-api and the health-check do.
+      scheme: HTTPS
     periodSeconds: 5
     timeoutSeconds: 2
 {{- end }}

@@ -95,7 +95,8 @@ if [[ -z "$ca_version" || ! -s "$ca_bundle" ]]; then
 fi
 
 rm -rf "$context"
-mkdir -p "$context/bin" "$context/volumes/logs" "$context/volumes/health"
+mkdir -p "$context/bin" "$context/volumes/logs" "$context/volumes/health" \
+    "$context/volumes/dev-certs/ca" "$context/volumes/dev-certs/tls" "$context/volumes/dev-certs/trust"
 cp "$ca_bundle" "$context/ca-certificates.crt"
 for b in "${binaries[@]}"; do
     bin="$static_dir/$target/release/$b"
@@ -114,6 +115,7 @@ for b in "${binaries[@]}"; do
 done
 # Sorted, fixed times and modes: what buildah copies into the layers does not depend on this checkout.
 chmod 0755 "$context/bin/"* && chmod 0644 "$context/ca-certificates.crt"
+find "$context/volumes" -type d -exec chmod 0755 {} + && chmod 0700 "$context/volumes/dev-certs/ca"
 find "$context" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
 log() { printf 'build-images: %s\n' "$*" >&2; }

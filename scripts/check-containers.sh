@@ -55,7 +55,8 @@ run_id="$(date +%s)$$"
 project="abncheck${run_id}"
 # shellcheck source=scripts/lib/version.sh
 source scripts/lib/version.sh
-tag=$(workspace_version)
+# IMAGE_TAG: build and test images under another tag (scripts/build-images.sh reads it too).
+tag=${IMAGE_TAG:-$(workspace_version)}
 work_dir=$(mktemp -d)
 
 cleanup() {

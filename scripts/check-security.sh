@@ -230,10 +230,11 @@ step_secrets() {
     python3 tests/security/request_ids.py --bin-dir "$BIN" --work "$WORK/request-ids"
 }
 
-# The same search on the compose stack (images abn-stack/*:0.1.0). Without an engine or the
-# images it exits 77 with the reason, and the step is reported as skipped.
+# The same search on the compose stack (images abn-stack/*:<version>, or IMAGE_TAG as
+# scripts/build-images.sh tagged them). Without an engine or the images it exits 77 with the
+# reason, and the step is reported as skipped.
 step_secrets_compose() {
-    python3 tests/security/secret_hygiene_compose.py
+    python3 tests/security/secret_hygiene_compose.py --tag "${IMAGE_TAG:-$(workspace_version)}"
 }
 
 # The crash loop kills the data-api the image ships (static, release, cargo-auditable), copied out

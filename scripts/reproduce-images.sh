@@ -19,7 +19,8 @@ log() { printf 'reproduce-images: %s\n' "$*" >&2; }
 source scripts/lib/version.sh
 
 read -r -a images <<<"${IMAGES:-log-provider backend-api data-api health-check}"
-tag=$(workspace_version)
+# The tag scripts/build-images.sh gave them (IMAGE_TAG, else the crate version).
+tag=${IMAGE_TAG:-$(workspace_version)}
 prefix=abn-stack
 repro_prefix=abn-stack-reproduce
 target_bin=target/static/x86_64-unknown-linux-gnu/release

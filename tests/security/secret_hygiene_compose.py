@@ -4,7 +4,9 @@
 The stack runs under a unique project name with ephemeral loopback ports and debug logging, and
 is driven under load and under errors: a backend recreated with a wrong key, the provider slow
 (PROVIDER_FIRST_BYTE_DELAY beyond a short EXTERNAL_LOGS_TIMEOUT, set by an override file), the
-provider stopped. Then every container log (`compose logs`), every response, /metrics, /readyz,
+provider stopped. log-provider serves HTTPS only (its dev CA from the one-shot dev-certs, copied
+out of the container and trusted alone here), and backend-api's start line must name the
+https:// provider with no plaintext flag: the key is searched for where it travels over TLS. Then every container log (`compose logs`), every response, /metrics, /readyz,
 /version and /openapi.json of each service, and every file on the stack's volumes (data-api's
 records, the health-check history, copied out with `docker cp`) is searched for the key, URL- and
 base64-encoded too. The key is in the containers' configuration by design (environment
@@ -21,6 +23,7 @@ import json
 import os
 import secrets
 import shutil
+import ssl
 import subprocess
 import sys
 import tarfile
@@ -65,7 +68,22 @@ class Stack:
                         ABN_BACKEND_LATENCY_MS="0", ABN_DATA_LATENCY_MS="0",
                         ABN_HEALTHCHECK_INTERVAL="1s", ABN_RESTART_POLICY="no")
         self.responses = []
+        self.tls = None  # the dev CA's context, once the stack is up (trust_dev_ca)
         self.write_override(slow=False)
+
+    def trust_dev_ca(self):
+        """log-provider's ca.pem (its volume, through `docker cp`): the only CA HTTPS trusts here."""
+        cid = self.compose("ps", "-q", "log-provider").decode().split()[0]
+        tar_bytes = subprocess.run(["docker", "cp", f"{cid}:/var/lib/dev-certs/tls/ca.pem", "-"],
+                                   capture_output=True, timeout=60, check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+            pem = tar.extractfile(tar.getmembers()[0]).read().decode()
+        self.tls = ssl.create_default_context(cadata=pem)
+
+    def connection(self, port, timeout, tls):
+        if tls:
+            return http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=self.tls)
+        return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
 
     def key_file(self, name, key):
         """The compose secret's file, readable by uid 65532 (compose 1.29 keeps the host mode)."""
@@ -99,8 +117,8 @@ class Stack:
         out = self.compose("port", service, str(container_port)).decode().strip()
         return int(out.rsplit(":", 1)[1])
 
-    def request(self, port, path, headers=None, method="GET", body=None, timeout=40):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    def request(self, port, path, headers=None, method="GET", body=None, timeout=40, tls=False):
+        conn = self.connection(port, timeout, tls)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             response = conn.getresponse()
@@ -111,9 +129,9 @@ class Stack:
                                f"{response.status}\n{response.msg}".encode() + payload))
         return response.status
 
-    def wait_ready(self, port, bound=90):
+    def wait_ready(self, port, bound=90, tls=False):
         def ready():
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn = self.connection(port, 2, tls)
             try:
                 conn.request("GET", "/readyz")
                 return conn.getresponse().status == 200
@@ -124,7 +142,8 @@ class Stack:
     def volume_files(self):
         """The stack's volumes, copied out of the containers as tar streams."""
         found = []
-        for service, path in (("data-api", "/var/data/logs"), ("health-check", "/var/data/health")):
+        for service, path in (("data-api", "/var/data/logs"), ("health-check", "/var/data/health"),
+                              ("log-provider", "/var/lib/dev-certs/tls")):
             ids = self.compose("ps", "-q", service).decode().split()
             for cid in ids:
                 tar_bytes = subprocess.run(["docker", "cp", f"{cid}:{path}", "-"],
@@ -165,10 +184,12 @@ def main():
     volume_files = []
     try:
         stack.compose("up", "-d")
+        stack.trust_dev_ca()
         backend, data, provider = (stack.port("backend-api", 5000), stack.port("data-api", 5001),
                                    stack.port("log-provider", 5002))
-        for port in (backend, data, provider):
+        for port in (backend, data):
             stack.wait_ready(port)
+        stack.wait_ready(provider, tls=True)
 
         def expect(port, path, status, **kw):
             got = stack.request(port, path, **kw)
@@ -186,7 +207,7 @@ def main():
         expect(backend, "/download_external_logs?limit=1", 401, headers=client)
         expect(data, "/logs", 401, method="POST", body=json.dumps({"message": "refused"}),
                headers={"Content-Type": "application/json", **client})
-        expect(provider, "/v1/logs", 401, headers=client)
+        expect(provider, "/v1/logs", 401, headers=client, tls=True)
         # 400 since the provider's refusals of a client's query are the client's error; images
         # built before that change answer 502. Either way nothing may echo the query.
         if stack.request(backend, f"/download_external_logs?limit=0&k={CLIENT_KEY}",
@@ -206,7 +227,7 @@ def main():
         stack.compose("up", "-d", "--no-deps", "log-provider", "backend-api")
         backend, provider = stack.port("backend-api", 5000), stack.port("log-provider", 5002)
         stack.wait_ready(backend)
-        stack.wait_ready(provider)
+        stack.wait_ready(provider, tls=True)
         expect(backend, "/download_external_logs", 504, headers=known)
 
         # Provider down.
@@ -231,7 +252,11 @@ def main():
                                                     ("a client's credential", CLIENT_KEY),
                                                     ("a caller's API token", API_TOKEN))
              for needle in forms(key).values() for label, data in haystacks if needle in data]
-    for canary, where in ((b"listening", "compose logs"), (b'"load 7"', "data-api's volume"),
+    # The key's path is HTTPS: backend-api started with the https:// provider and no plaintext flag.
+    if b"EXTERNAL_LOGS_ALLOW_PLAINTEXT" in logs:
+        failures.append("backend-api warned of EXTERNAL_LOGS_ALLOW_PLAINTEXT: the key travelled in clear")
+    for canary, where in ((b"listening", "compose logs"),
+                          (b"https://log-provider:5002/v1/logs", "compose logs (backend-api's start line)"), (b'"load 7"', "data-api's volume"),
                           (b"provider_timeout", "responses"), (b"provider_rejected_key", "responses")):
         if not any(canary in data for _, data in haystacks):
             failures.append(f"canary {canary!r} not found in {where}: the search is blind")

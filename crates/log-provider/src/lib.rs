@@ -4,9 +4,13 @@
 //! that a large answer costs constant memory. Every request must carry
 //! `Authorization: Bearer <key>` with one of the accepted keys (PROVIDER_KEY, or the lines of
 //! PROVIDER_KEY_FILE, reloaded live), compared in constant time.
+//!
+//! `log-provider dev-certs` ([`dev_certs`]) makes a dev CA and a server certificate for it,
+//! kept from run to run, so compose serves the stand-in over HTTPS as a real provider is.
 
 mod auth;
 mod config;
+pub mod dev_certs;
 mod logs;
 mod tls;
 

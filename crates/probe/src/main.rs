@@ -1,4 +1,4 @@
-//! `probe [--post-json BODY] [--header NAME:VALUE]... [--body] URL [TIMEOUT_SECONDS]`: the exec
+//! `probe [--post-json BODY] [--header NAME:VALUE]... [--body] [--ca-file PEM] URL [TIMEOUT_SECONDS]`: the exec
 //! probe of the service images (Docker HEALTHCHECK, compose healthcheck), usually one `GET
 //! http://127.0.0.1:<port>/readyz`; exit 0 when the answer is 2xx, 1 when it is not or none came
 //! within the timeout (2 s by default), 2 for invalid arguments. Prints one line saying which.
@@ -7,6 +7,11 @@
 //! read-your-write through a Service name): a host name is looked up in DNS (`resolve`, fresh
 //! every run) and the line names the address that answered; `--post-json` sends a JSON body,
 //! `--header` adds a request header, `--body` prints the answer's body after the line.
+//!
+//! `https://` is for a service that serves only HTTPS (the compose log-provider): with
+//! `--ca-file`, trusting that CA and nothing else, to an IP address the certificate names
+//! (`https://127.0.0.1:5002/readyz`); names are looked up by this binary, not by the TLS client,
+//! so a name over HTTPS is refused rather than verified against the wrong host.
 
 mod resolve;
 
@@ -15,7 +20,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 const USAGE: &str =
-    "usage: probe [--post-json BODY] [--header NAME:VALUE]... [--body] http://HOST:PORT/PATH [TIMEOUT_SECONDS]";
+    "usage: probe [--post-json BODY] [--header NAME:VALUE]... [--body] [--ca-file PEM] http://HOST:PORT/PATH|https://IP:PORT/PATH [TIMEOUT_SECONDS]";
 /// The most of a body `--body` prints.
 const MAX_BODY_BYTES: u64 = 1024 * 1024;
 
@@ -26,6 +31,8 @@ struct Request<'a> {
     post_json: Option<&'a str>,
     headers: Vec<(&'a str, &'a str)>,
     show_body: bool,
+    /// The only CA an `https://` URL is verified against.
+    ca_file: Option<&'a str>,
 }
 
 fn main() -> ExitCode {
@@ -62,6 +69,7 @@ fn parse_args(args: &[String]) -> Result<Request<'_>, String> {
     let mut post_json = None;
     let mut headers = Vec::new();
     let mut show_body = false;
+    let mut ca_file = None;
     let mut rest = args;
     while let Some(flag) = rest.first().filter(|a| a.starts_with("--")) {
         let value = rest.get(1).map(String::as_str);
@@ -72,6 +80,7 @@ fn parse_args(args: &[String]) -> Result<Request<'_>, String> {
                 continue;
             }
             ("--post-json", Some(body)) => post_json = Some(body),
+            ("--ca-file", Some(path)) => ca_file = Some(path),
             ("--header", Some(header)) => match header.split_once(':') {
                 Some((name, value)) if !name.trim().is_empty() => {
                     headers.push((name.trim(), value.trim()))
@@ -94,9 +103,11 @@ fn parse_args(args: &[String]) -> Result<Request<'_>, String> {
             _ => return Err(format!("timeout {t:?}: seconds, more than 0")),
         },
     };
-    // Plain HTTP only: a probe talks to its own container or to a Service inside the network.
-    if !url.starts_with("http://") {
-        return Err(format!("{url:?}: only http:// URLs"));
+    // A probe talks to its own container or to a Service inside the network: plain HTTP, or
+    // HTTPS to an address, verified against the one CA given.
+    let https = url.starts_with("https://");
+    if !url.starts_with("http://") && !https {
+        return Err(format!("{url:?}: only http:// and https:// URLs"));
     }
     let uri = url
         .parse::<ureq::http::Uri>()
@@ -104,13 +115,51 @@ fn parse_args(args: &[String]) -> Result<Request<'_>, String> {
     if uri.host().is_none_or(str::is_empty) {
         return Err(format!("{url:?}: no host"));
     }
+    match (https, ca_file) {
+        (true, None) => return Err(format!("{url:?}: https:// needs --ca-file")),
+        (false, Some(_)) => return Err("--ca-file: only with an https:// URL".to_string()),
+        (true, Some(_)) if !is_ip(uri.host().unwrap_or_default()) => {
+            return Err(format!("{url:?}: https:// to an IP address only"))
+        }
+        _ => {}
+    }
     Ok(Request {
         url,
         timeout,
         post_json,
         headers,
         show_body,
+        ca_file,
     })
+}
+
+fn is_ip(host: &str) -> bool {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok()
+}
+
+/// Trust the certificates of `path` and nothing else (ring, as everywhere in the workspace).
+fn tls_config(path: &str) -> Result<ureq::tls::TlsConfig, String> {
+    use ureq::tls::{PemItem, RootCerts, TlsConfig, TlsProvider};
+    let pem = std::fs::read(path).map_err(|e| format!("--ca-file {path}: {e}"))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let Ok(PemItem::Certificate(cert)) = item {
+            certs.push(cert);
+        }
+    }
+    if certs.is_empty() {
+        return Err(format!("--ca-file {path}: holds no PEM certificate"));
+    }
+    Ok(TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .root_certs(RootCerts::new_with_certs(&certs))
+        .build())
 }
 
 struct Answer {
@@ -126,12 +175,7 @@ fn send(request: &Request) -> Result<Answer, String> {
     let uri: ureq::http::Uri = request.url.parse().map_err(|e| format!("{e}"))?;
     let host = uri.host().unwrap_or_default();
     let port = uri.port_u16().unwrap_or(80);
-    let (target, via) = if host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<std::net::IpAddr>()
-        .is_ok()
-    {
+    let (target, via) = if is_ip(host) {
         (request.url.to_string(), None)
     } else {
         let conf = std::fs::read_to_string(resolve::RESOLV_CONF).unwrap_or_default();
@@ -145,7 +189,11 @@ fn send(request: &Request) -> Result<Answer, String> {
     if left.is_zero() {
         return Err(format!("no answer within {:?}", request.timeout));
     }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let mut config = ureq::Agent::config_builder();
+    if let Some(path) = request.ca_file {
+        config = config.tls_config(tls_config(path)?);
+    }
+    let agent: ureq::Agent = config
         .timeout_global(Some(left))
         // A 503 from /readyz is an answer to report, not an error.
         .http_status_as_error(false)
@@ -222,9 +270,29 @@ mod tests {
         let a = args(&["http://localhost", "0.5"]);
         assert_eq!(parse_args(&a).unwrap().timeout, Duration::from_millis(500));
         assert!(parse_args(&args(&["https://x/"])).is_err());
+        assert!(parse_args(&args(&["ftp://x/"])).is_err());
         assert!(parse_args(&args(&["http://x/", "0"])).is_err());
         assert!(parse_args(&args(&["http://"])).is_err());
         assert!(parse_args(&args(&[])).is_err());
+    }
+
+    #[test]
+    fn https_needs_a_ca_and_an_address() {
+        let a = args(&["--ca-file", "/tls/ca.pem", "https://127.0.0.1:5002/readyz"]);
+        assert_eq!(parse_args(&a).unwrap().ca_file, Some("/tls/ca.pem"));
+        let a = args(&["--ca-file", "/tls/ca.pem", "https://[::1]:5002/readyz"]);
+        assert!(parse_args(&a).is_ok());
+        for bad in [
+            &["https://127.0.0.1:5002/readyz"][..],
+            &[
+                "--ca-file",
+                "/tls/ca.pem",
+                "https://log-provider:5002/readyz",
+            ],
+            &["--ca-file", "/tls/ca.pem", "http://127.0.0.1:5002/readyz"],
+        ] {
+            assert!(parse_args(&args(bad)).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,10 +1,16 @@
 //! The real probe binary against real loopback listeners: 2xx, 503, a listener that never
-//! answers, a refused port and bad arguments.
+//! answers, a refused port and bad arguments; and `--ca-file` with `https://`: a loopback HTTPS
+//! listener whose certificate a test CA signed, healthy when the probe trusts that CA, exit 1
+//! when it trusts another one or the certificate names another address.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Output};
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use test_support::certs::Ca;
 
 /// Serves `answer` (raw bytes, none: read the request and stay silent) to every connection.
 fn listener(answer: Option<&'static str>) -> String {
@@ -82,6 +88,8 @@ fn bad_arguments_exit_2() {
     for args in [
         &[][..],
         &["https://127.0.0.1/"],
+        &["--ca-file", "ca.pem", "https://log-provider:5002/"],
+        &["--ca-file", "ca.pem", "http://127.0.0.1/"],
         &["http://127.0.0.1/", "soon"],
     ] {
         let out = probe(args);
@@ -137,4 +145,75 @@ fn a_post_with_headers_prints_the_answers_body() {
         "{request}"
     );
     assert!(request.contains("x-request-id: read-7\r\n"), "{request}");
+}
+
+/// An HTTPS listener on 127.0.0.1 with a leaf for `name` signed by `ca`; answers 200.
+fn https_listener(ca: &Ca, name: &str) -> String {
+    let (cert, key) = ca.leaf(name, false);
+    let key = PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![CertificateDer::from(cert.der().to_vec())], key)
+    .unwrap();
+    let config = Arc::new(config);
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in l.incoming() {
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, stream.unwrap());
+                let mut buf = [0u8; 1024];
+                if tls.read(&mut buf).is_ok() {
+                    let _ = tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+                    let _ = tls.flush();
+                }
+            });
+        }
+    });
+    format!("https://{addr}/readyz")
+}
+
+fn ca_file(dir: &tempfile::TempDir, name: &str, ca: &Ca) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, ca.cert.pem()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn https_to_an_address_verified_against_the_given_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, other) = (Ca::new(), Ca::new());
+    let trusted = ca_file(&dir, "ca.pem", &ca);
+    let url = https_listener(&ca, "127.0.0.1");
+
+    let out = probe(&["--ca-file", &trusted, &url]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("answered 200"), "{said}");
+
+    let untrusted = ca_file(&dir, "other.pem", &other);
+    let out = probe(&["--ca-file", &untrusted, &url]);
+    assert_eq!(out.status.code(), Some(1), "another CA does not verify it");
+
+    let wrong_name = https_listener(&ca, "10.9.8.7");
+    let out = probe(&["--ca-file", &trusted, &wrong_name]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a certificate for another address"
+    );
+
+    let out = probe(&[
+        "--ca-file",
+        dir.path().join("none.pem").to_str().unwrap(),
+        &url,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "a CA file that is not there");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--ca-file"));
 }

@@ -8,8 +8,12 @@ file brings the stack up and checks, in order:
 1. the containers run hardened: numeric non-root user, read-only root, no capabilities,
    no-new-privileges, OCI labels, and no shell in any image;
 2. every service's endpoints answer through the containers (published 127.0.0.1 ports);
-3. names resolve inside scratch images: backend-api reaches http://log-provider:5002 and the
+3. names resolve inside scratch images: backend-api reaches https://log-provider:5002 and the
    health-check loop probes the services by their compose names;
+   the provider path is HTTPS: the one-shot dev-certs made the dev CA and log-provider's
+   certificate (kept, byte for byte, when it runs again), log-provider answers HTTPS only and its
+   certificate verifies against that CA alone, backend-api downloads over https:// with no
+   plaintext flag, and each key is mounted only where it is used;
 4. data-api killed with SIGKILL under concurrent writes, then restarted, still has every record it
    acknowledged;
 5. the health-check history on its volume recorded the data-api outage and its recovery, and
@@ -23,10 +27,12 @@ Every wait is a bounded loop; nothing asserts on elapsed time. Prints "N passed,
 from __future__ import annotations
 
 import argparse
+from http.client import HTTPException
 import io
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 import tarfile
@@ -42,6 +48,9 @@ PORTS = {"backend-api": 5000, "data-api": 5001, "log-provider": 5002}
 STATUS_PORT = 5003
 ALL_SERVICES = [*PORTS, "health-check"]
 HISTORY_PATH = "/var/data/health/health_check.log"
+# `log-provider dev-certs`'s folders (compose.yaml): the CA (dev-certs only), the server's
+# certificate and key (log-provider), ca.pem alone (backend-api, health-check).
+CERTS = "/var/lib/dev-certs"
 LOG_DIR = "/var/data/logs"
 REQUIRED_LABELS = ["title", "source", "version", "revision", "licenses"]
 STOP_GRACE_SECONDS = 20
@@ -67,8 +76,26 @@ class Response:
             raise CheckFailed(f"not JSON ({err}): {self.text()[:200]!r}") from err
 
 
-# Straight to 127.0.0.1: never through a proxy from the environment.
+# Straight to 127.0.0.1: never through a proxy from the environment. HTTPS (log-provider) trusts
+# the stack's dev CA alone, once bring_up has copied it out (trust_dev_ca).
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def trust_dev_ca(pem: bytes) -> ssl.SSLContext:
+    global OPENER
+    context = ssl.create_default_context(cadata=pem.decode())
+    OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                         urllib.request.HTTPSHandler(context=context))
+    return context
+
+
+def copy_out(container: str, path: str) -> dict[str, bytes]:
+    """The files under `path` in a container (running or not), by name, through `docker cp`."""
+    raw = subprocess.run(["docker", "cp", f"{container}:{path}", "-"],
+                         capture_output=True, timeout=60, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        return {m.name.split("/", 1)[-1] if "/" in m.name else m.name: tar.extractfile(m).read()
+                for m in tar.getmembers() if m.isfile()}
 
 
 def http(method: str, url: str, body=None, headers=None, timeout: float = 15) -> Response:
@@ -143,7 +170,8 @@ class Stack:
 
 
     def url(self, service: str, path: str) -> str:
-        return f"http://127.0.0.1:{self.ports[service]}{path}"
+        scheme = "https" if service == "log-provider" else "http"
+        return f"{scheme}://127.0.0.1:{self.ports[service]}{path}"
 
     def image(self, service: str) -> str:
         return f"abn-stack/{service}:{self.image_tag}"
@@ -190,6 +218,10 @@ def bring_up(stack: Stack, checks: Checks) -> None:
     )
     stack.refresh_ports()
     checks.ok(f"ports published on 127.0.0.1 only: {stack.ports}")
+    state = stack.inspect("dev-certs")["State"]
+    checks.expect(state["Status"] == "exited" and state["ExitCode"] == 0,
+                  "the one-shot dev-certs made the dev CA and log-provider's certificate (exit 0)", str(state))
+    trust_dev_ca(copy_out(stack.container("log-provider"), f"{CERTS}/tls/ca.pem")["ca.pem"])
 
 
 def check_hardening(stack: Stack, checks: Checks) -> None:
@@ -251,6 +283,66 @@ def check_common_endpoints(stack: Stack, checks: Checks) -> None:
         checks.expect(r.status == 404 and "error" in body and "code" in body, f"{service} unknown route answers JSON 404", r.text()[:200])
 
 
+def check_provider_tls(stack: Stack, checks: Checks) -> None:
+    """The provider path over HTTPS: what dev-certs made, where each key is, what is refused."""
+    info = stack.inspect("dev-certs")
+    host = info["HostConfig"]
+    checks.expect(
+        info["Config"]["User"] == "65532:65532" and host.get("ReadonlyRootfs") and "ALL" in (host.get("CapDrop") or [])
+        and any(o.startswith("no-new-privileges") for o in host.get("SecurityOpt") or [])
+        and host["RestartPolicy"]["Name"] in ("", "no"),
+        "dev-certs: uid 65532, read-only root, no capabilities, no-new-privileges, no restart",
+        json.dumps({k: host.get(k) for k in ("ReadonlyRootfs", "CapDrop", "SecurityOpt", "RestartPolicy")}),
+    )
+    logs = run(["docker", "logs", stack.container("dev-certs")], check=False)
+    checks.expect("-----BEGIN" not in logs and "made a new CA" in logs, "dev-certs says what it made and prints no key", logs[-300:])
+
+    # Each folder where it is needed only: the CA's key in dev-certs, the server's in log-provider.
+    def mounts(service):
+        return {m["Destination"]: m["RW"] for m in stack.inspect(service)["Mounts"] if m["Destination"].startswith(CERTS)}
+    expected = {"log-provider": {f"{CERTS}/tls": False}, "backend-api": {f"{CERTS}/trust": False},
+                "health-check": {f"{CERTS}/trust": False}, "data-api": {}}
+    seen = {service: mounts(service) for service in expected}
+    checks.expect(seen == expected, "the server's key mounted read-only in log-provider only, the CA's key in dev-certs only, ca.pem alone read-only in its clients", str(seen))
+    trust = copy_out(stack.container("backend-api"), f"{CERTS}/trust")
+    checks.expect(set(trust) == {"ca.pem"}, "backend-api's trust folder holds ca.pem and no key", str(sorted(trust)))
+
+    # HTTPS only, and a certificate no public CA vouches for: the dev CA's.
+    url = stack.url("log-provider", "/healthz")
+    try:
+        r = http("GET", url.replace("https://", "http://", 1), timeout=5)
+        plain = f"answered {r.status}"
+    except (OSError, HTTPException):
+        plain = None  # the connection ended, or what came back was no HTTP answer
+    checks.expect(plain is None, "log-provider answers no plain HTTP on its port", str(plain))
+    try:
+        urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=5)
+        unverified = "verified against the system bundle"
+    except urllib.error.URLError as err:
+        unverified = None if isinstance(err.reason, ssl.SSLCertVerificationError) else str(err)
+    checks.expect(unverified is None, "log-provider's certificate does not verify against the system bundle (it is the dev CA's)", str(unverified))
+    r = http("GET", url)
+    checks.expect(r.status == 200, "log-provider GET /healthz over HTTPS, verified against the dev CA alone, for 127.0.0.1", f"{r.status}")
+
+    # The key's path: https:// to the provider, no plaintext flag, nothing warned about.
+    env = dict(e.split("=", 1) for e in stack.inspect("backend-api")["Config"]["Env"] or [])
+    checks.expect(env.get("EXTERNAL_LOGS_URL") == "https://log-provider:5002/v1/logs" and "EXTERNAL_LOGS_ALLOW_PLAINTEXT" not in env
+                  and env.get("EXTERNAL_LOGS_CA_FILE") == f"{CERTS}/trust/ca.pem",
+                  "backend-api: EXTERNAL_LOGS_URL https://log-provider:5002, EXTERNAL_LOGS_CA_FILE the dev CA, no EXTERNAL_LOGS_ALLOW_PLAINTEXT",
+                  str({k: v for k, v in env.items() if k.startswith("EXTERNAL_LOGS")}))
+    logs = run(["docker", "logs", stack.container("backend-api")], check=False)
+    started = [line for line in logs.splitlines() if "external log integration enabled" in line]
+    checks.expect(bool(started) and all("https://log-provider:5002/v1/logs" in line for line in started) and "ALLOW_PLAINTEXT" not in logs,
+                  "backend-api's start line names the provider https://log-provider:5002/v1/logs and warns of no plaintext", str(started)[:300])
+
+    # A second run (what every later `up` does) keeps the CA and the certificate byte for byte.
+    before = copy_out(stack.container("log-provider"), f"{CERTS}/tls")
+    out = run(["docker", "start", "--attach", stack.container("dev-certs")], timeout=60)
+    after = copy_out(stack.container("log-provider"), f"{CERTS}/tls")
+    checks.expect("kept the CA" in out and "kept the server certificate" in out and after == before,
+                  "dev-certs run again keeps the CA and log-provider's certificate and key byte for byte", out.strip()[-300:])
+
+
 def check_log_provider(stack: Stack, checks: Checks) -> None:
     url = stack.url("log-provider", "/v1/logs?limit=3")
     r = http("GET", url)
@@ -275,7 +367,7 @@ def check_backend(stack: Stack, checks: Checks) -> None:
     lines = [json.loads(line) for line in r.text().splitlines() if line.strip()]
     checks.expect(
         r.status == 200 and len(lines) == 5,
-        "backend-api downloads logs from http://log-provider:5002 (DNS name resolved in a scratch image)",
+        "backend-api downloads logs from https://log-provider:5002 (DNS name resolved in a scratch image, the dev CA trusted)",
         f"{r.status} {r.text()[:300]}",
     )
     checks.expect(stack.key not in r.text(), "backend-api response does not contain the key")
@@ -563,7 +655,7 @@ def main() -> int:
     stack = Stack(args.project, args.compose.split(), args.compose_file, args.image_tag, os.environ["ABN_INTEGRATION_KEY"])
     checks = Checks()
     steps = [
-        bring_up, check_hardening, check_common_endpoints, check_log_provider, check_backend,
+        bring_up, check_hardening, check_provider_tls, check_common_endpoints, check_log_provider, check_backend,
         check_data_api, check_history_names, check_status_page, check_sigkill_under_load, check_report, check_sigterm,
     ]
     try:

@@ -2,6 +2,7 @@
 //! module's own documentation says what it covers.
 
 mod abuse;
+mod dev_certs;
 mod fuzz_query;
 mod http;
 mod process;

@@ -39,10 +39,12 @@ trap cleanup EXIT
 # shellcheck source=scripts/lib/alert-receiver.sh
 source scripts/lib/alert-receiver.sh
 
-# The stack's own needs: the integration key (a compose secret) and ephemeral ports.
+# The stack's own needs: the integration key and the callers' tokens (compose secrets, readable
+# by uid 65532) and ephemeral ports.
 head -c 32 /dev/urandom | base64 | tr -d '/+=' >"$dir/integration-key"
-chmod 0444 "$dir/integration-key"
-export ABN_INTEGRATION_KEY_FILE=$dir/integration-key
+printf 'demo:%s\n' "$(head -c 24 /dev/urandom | base64 | tr -d '/+=')" >"$dir/api-tokens"
+chmod 0444 "$dir/integration-key" "$dir/api-tokens"
+export ABN_INTEGRATION_KEY_FILE=$dir/integration-key ABN_API_TOKENS_FILE=$dir/api-tokens
 export ABN_LOG_PROVIDER_PORT='' ABN_BACKEND_PORT='' ABN_DATA_API_PORT='' ABN_HEALTH_CHECK_PORT=''
 # A probe a second: the notification follows the stop within seconds.
 export ABN_HEALTHCHECK_INTERVAL=1s

@@ -39,17 +39,16 @@ run_checkov() {
 # The lint does not need an engine, so it runs (and must pass) everywhere.
 run_checkov
 
-if ! engine_error=$(timeout 20 docker info --format '{{.ServerVersion}}' 2>&1); then
-    echo "check-containers: SKIPPED: no Docker engine answers (docker info: $(echo "$engine_error" | tail -1))"
-    exit 77
-fi
+# shellcheck source=scripts/lib/engine.sh
+source scripts/lib/engine.sh
+need_engine check-containers
 # shellcheck source=scripts/lib/compose.sh
 source scripts/lib/compose.sh
 if ! find_compose; then
-    echo "check-containers: SKIPPED: Docker engine $engine_error answers but neither 'docker compose' nor 'docker-compose' is installed"
+    echo "check-containers: SKIPPED: Docker engine $engine answers but neither 'docker compose' nor 'docker-compose' is installed"
     exit 77
 fi
-log "engine $engine_error, compose: ${compose[*]}"
+log "engine $engine, compose: ${compose[*]}"
 
 run_id="$(date +%s)$$"
 project="abncheck${run_id}"

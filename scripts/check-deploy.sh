@@ -18,10 +18,9 @@ cd "$repo_root"
 
 log() { printf 'check-deploy: %s\n' "$*" >&2; }
 
-if ! engine=$(timeout 20 docker info --format '{{.ServerVersion}}' 2>&1); then
-    echo "check-deploy: SKIPPED: no Docker engine answers (docker info: $(echo "$engine" | tail -1))"
-    exit 77
-fi
+# shellcheck source=scripts/lib/engine.sh
+source scripts/lib/engine.sh
+need_engine check-deploy
 log "engine $engine"
 
 # shellcheck source=scripts/lib/venv.sh

@@ -22,10 +22,9 @@ cd "$repo_root"
 
 log() { printf 'check-faults: %s\n' "$*" >&2; }
 
-if ! engine=$(timeout 20 docker info --format '{{.ServerVersion}}' 2>&1); then
-    echo "check-faults: SKIPPED: no Docker engine answers (docker info: $(echo "$engine" | tail -1))"
-    exit 77
-fi
+# shellcheck source=scripts/lib/engine.sh
+source scripts/lib/engine.sh
+need_engine check-faults
 if [[ $(id -u) -ne 0 ]]; then
     echo "check-faults: SKIPPED: not root (iptables in a container's network namespace needs nsenter as root)"
     exit 77

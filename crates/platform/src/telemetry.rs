@@ -66,8 +66,8 @@ pub fn init_on(format: Option<LogFormat>, stream: LogStream) -> LogGuard {
 
 /// Writes every queued log line and exported span, then returns: before a process exits (the
 /// [`LogGuard`] does it when `main` returns; call it before `std::process::exit`). Bounded: the
-/// writer thread gets a second, the exporter [`crate::otel::flush`]'s timeout. Lines logged
-/// after it go straight to the stream.
+/// writer thread gets a second, the exporter [`crate::otel::flush`]'s timeout. The writer thread
+/// ends with it: lines logged after it are lost, so it comes last.
 pub fn flush() {
     crate::otel::flush();
     if let Some(writer) = WRITER.get() {

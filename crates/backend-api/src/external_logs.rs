@@ -482,9 +482,9 @@ fn idle_bounded(
 }
 
 /// The trace's span of the whole provider call (every attempt, inside the first-byte budget);
-/// only when traces are exported, so log lines keep the request's span otherwise.
+/// only when the request's trace is exported, so log lines keep the request's span otherwise.
 fn call_span(request_id: Option<&HeaderValue>) -> tracing::Span {
-    if !platform::otel::enabled() {
+    if !platform::otel::traced(&tracing::Span::current()) {
         return tracing::Span::none();
     }
     let request_id = request_id.and_then(|id| id.to_str().ok());
@@ -498,7 +498,7 @@ fn attempt_span(
     number: u32,
     retry_reason: Option<&str>,
 ) -> tracing::Span {
-    if !platform::otel::enabled() {
+    if !platform::otel::traced(&tracing::Span::current()) {
         return tracing::Span::none();
     }
     let request_id = request_id.and_then(|id| id.to_str().ok());

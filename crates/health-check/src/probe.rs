@@ -87,18 +87,20 @@ where
     .await
 }
 
-/// The trace's root span of one run (every probe its child); none when traces are off.
+/// The trace's root span of one run (every probe its child); none when traces are off or the
+/// sampler drops this run's trace.
 fn run_span(targets: usize) -> tracing::Span {
-    if !platform::otel::enabled() {
+    let root = platform::otel::new_root("health check run");
+    if !root.is_kept() {
         return tracing::Span::none();
     }
-    tracing::info_span!("health check run", targets)
+    root.open(|| tracing::info_span!(parent: None, "health check run", targets))
 }
 
 /// One probe's client span: its target, URL, status and verdict. Its context goes to the
 /// target as `traceparent`, so the target's own span joins the trace.
 fn probe_span(run: &tracing::Span, target: &Target) -> tracing::Span {
-    if !platform::otel::enabled() {
+    if !platform::otel::traced(run) {
         return tracing::Span::none();
     }
     tracing::info_span!(

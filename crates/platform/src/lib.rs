@@ -20,7 +20,7 @@
 //! | `secret_file.rs`, `secret_watch.rs`, `secret_metrics.rs`, `reloadable.rs` | reading a secret file; keeping it current (watcher and periodic check); the reload metrics; the value requests read |
 //! | `callers.rs` | who may call: API_TOKENS_FILE's bearer tokens, the 401 answer, the route layer |
 //! | `query.rs` | the `limit` and `since` query parameters every service parses the same way |
-//! | `otel.rs` | OpenTelemetry traces: the `OTEL_*` variables, the bounded export queue, `traceparent` in and out |
+//! | `otel.rs`, `trace_sampling.rs` | OpenTelemetry traces: the `OTEL_*` variables, the bounded export queue, `traceparent` in and out; the sampler's decision at a trace's root, so a dropped trace's spans are never built |
 //! | `service_info.rs`, `readiness.rs`, `shutdown.rs`, `config.rs`, `telemetry.rs`, `http_client.rs` | what is running; `/readyz` state; signals; configuration; logs; the outgoing HTTP client |
 
 pub mod acceptor;
@@ -55,6 +55,7 @@ mod service;
 pub mod service_info;
 pub mod shutdown;
 pub mod telemetry;
+mod trace_sampling;
 
 pub use acceptor::Acceptor;
 pub use error::ApiError;

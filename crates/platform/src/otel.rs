@@ -11,7 +11,8 @@
 //! SDK's own batch processor does the same, but counts its drops only in a log line at shutdown.
 //!
 //! W3C `traceparent`/`tracestate` are taken from incoming requests by the pipeline
-//! ([`adopt_parent`]) and sent on outgoing calls ([`inject`]).
+//! ([`request_root`]) and sent on outgoing calls ([`inject`]). The sampler decides at a trace's
+//! root, before any span of it is built ([`crate::trace_sampling`]).
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -36,6 +37,8 @@ use tokio::sync::mpsc;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::metrics::MetricsRegistry;
+use crate::trace_sampling;
+pub use crate::trace_sampling::Root;
 
 /// The standard OpenTelemetry variables this stack reads. Every value is checked by its parser,
 /// so a bad one stops the start (and `--check-config`) with one line naming it.
@@ -210,6 +213,8 @@ impl TraceMetrics {
 
 struct Tracing {
     provider: SdkTracerProvider,
+    /// The configured sampler, asked once per trace at its root ([`Root::decide`]).
+    sampler: Sampler,
     metrics: TraceMetrics,
     flush: mpsc::UnboundedSender<FlushDone>,
 }
@@ -280,9 +285,10 @@ pub(crate) fn start(
         eprintln!("tracing off: cannot start the export thread: {err}");
         return None;
     }
+    // Only spans of kept traces reach the SDK (trace_sampling.rs), so it keeps every one.
     let provider = SdkTracerProvider::builder()
         .with_resource(resource)
-        .with_sampler(args.sampler())
+        .with_sampler(Sampler::AlwaysOn)
         .with_span_processor(QueueProcessor {
             spans,
             metrics: metrics.clone(),
@@ -292,6 +298,7 @@ pub(crate) fn start(
     let tracer = provider.tracer("abn-stack");
     let _ = TRACING.set(Tracing {
         provider,
+        sampler: args.sampler(),
         metrics,
         flush,
     });
@@ -323,30 +330,58 @@ pub fn flush() {
     let _ = flush_through(&tracing.flush);
 }
 
-/// Makes `span` (not yet entered) a child of the caller's span named by the request's
-/// `traceparent`/`tracestate`, when tracing is on and the headers carry a valid one.
-pub fn adopt_parent(span: &tracing::Span, headers: &http::HeaderMap) {
-    if !enabled() || !headers.contains_key("traceparent") {
-        return;
+/// The sampler's decision for a request's trace: the caller's, named by the request's
+/// `traceparent`/`tracestate` (the parent-based samplers follow its sampled flag), or a new one.
+/// [`Root::open`] then opens the request's span under it.
+pub(crate) fn request_root(headers: &http::HeaderMap) -> Root {
+    let Some(tracing) = TRACING.get() else {
+        return Root::kept(false);
+    };
+    let parent = headers
+        .contains_key("traceparent")
+        .then(|| propagator().extract(&HeaderExtractor(headers)));
+    Root::decide(&tracing.sampler, parent, "request")
+}
+
+/// The sampler's decision for a new trace started here (health-check's run).
+pub fn new_root(name: &str) -> Root {
+    match TRACING.get() {
+        Some(tracing) => Root::decide(&tracing.sampler, None, name),
+        None => Root::kept(false),
     }
-    let parent = propagator().extract(&HeaderExtractor(headers));
-    let _ = span.set_parent(parent);
+}
+
+/// A root kept when any of the spans it is linked to is in a kept trace (data-api's group commit,
+/// linked to the requests it acknowledges).
+pub fn linked_root<'a>(links: impl IntoIterator<Item = &'a tracing::Span>) -> Root {
+    Root::kept(enabled() && links.into_iter().any(traced))
+}
+
+/// Whether `span` is in a kept trace: its spans are exported. Children are worth opening only
+/// then.
+pub fn traced(span: &tracing::Span) -> bool {
+    enabled() && trace_sampling::is_traced(span)
 }
 
 /// Writes `span`'s trace context as `traceparent`/`tracestate` into an outgoing request's
-/// headers; nothing when tracing is off or the span is not sampled.
+/// headers when tracing is on: the span's own in a kept trace, an unsampled one otherwise (so the
+/// service called drops the trace too, under a parent-based sampler).
 pub fn inject(span: &tracing::Span, headers: &mut http::HeaderMap) {
     if !enabled() {
         return;
     }
-    let context: Context = span.context();
+    let context: Context = if trace_sampling::is_traced(span) {
+        span.context()
+    } else {
+        trace_sampling::unsampled_context(span)
+    };
     propagator().inject_context(&context, &mut HeaderInjector(headers));
 }
 
 /// The trace id of `span` (32 hex digits) when tracing is on and the span is sampled.
 pub fn trace_id(span: &tracing::Span) -> Option<String> {
     use opentelemetry::trace::TraceContextExt;
-    if !enabled() {
+    if !traced(span) {
         return None;
     }
     let context = span.context();

@@ -98,7 +98,7 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        let context = RequestContext::begin(&mut request);
+        let mut context = RequestContext::begin(&mut request);
         let span = context.span(&self.shared.route, request.headers());
         let in_flight = InFlight::enter(self.shared.clone());
         let answer = match limit_body(&mut request, self.shared.max_body_bytes) {

@@ -15,6 +15,8 @@ pub(crate) struct RequestContext {
     pub(crate) method: Method,
     started: Instant,
     request_id: HeaderValue,
+    /// Whether the request's span is in a kept trace (its status is then recorded on it).
+    traced: bool,
 }
 
 impl RequestContext {
@@ -24,31 +26,38 @@ impl RequestContext {
             method: request.method().clone(),
             started: Instant::now(),
             request_id: request_id::take_or_generate(request.headers_mut()),
+            traced: false,
         }
     }
 
     /// The request's span: every line logged while it is handled carries `request_id`. When
-    /// traces are exported it is also the server span of the trace (route template, method,
-    /// status), a child of the caller's `traceparent`.
-    pub(crate) fn span(&self, route: &str, headers: &HeaderMap) -> tracing::Span {
+    /// traces are exported and the sampler keeps this request's trace, it is also the server span
+    /// of the trace (route template, method, status), a child of the caller's `traceparent`.
+    pub(crate) fn span(&mut self, route: &str, headers: &HeaderMap) -> tracing::Span {
         // A sane id is visible ASCII, so always text.
         let id = self.request_id.to_str().unwrap_or_default();
         if !otel::enabled() {
             return tracing::info_span!("request", request_id = id);
         }
+        let root = otel::request_root(headers);
+        self.traced = root.is_kept();
+        if !self.traced {
+            // A dropped trace: the span the log lines need, and nothing the trace would.
+            return root.open(|| tracing::info_span!("request", request_id = id));
+        }
         let method = self.method.as_str();
-        let span = tracing::info_span!(
-            "request",
-            request_id = id,
-            otel.name = format!("{method} {route}"),
-            otel.kind = "server",
-            http.route = route,
-            http.request.method = method,
-            http.response.status_code = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-        );
-        otel::adopt_parent(&span, headers);
-        span
+        root.open(|| {
+            tracing::info_span!(
+                "request",
+                request_id = id,
+                otel.name = format!("{method} {route}"),
+                otel.kind = "server",
+                http.route = route,
+                http.request.method = method,
+                http.response.status_code = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            )
+        })
     }
 
     /// Once the response head is ready (JSON errors included): the id goes on the response;
@@ -57,7 +66,7 @@ impl RequestContext {
         response
             .headers_mut()
             .insert(X_REQUEST_ID, self.request_id.clone());
-        if otel::enabled() {
+        if self.traced {
             let status = response.status();
             let span = tracing::Span::current();
             span.record("http.response.status_code", status.as_u16());

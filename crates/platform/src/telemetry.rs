@@ -148,7 +148,11 @@ pub fn init_traced(
         LogFormat::Text => lines.compact().boxed(),
     };
     let traces = crate::otel::start(otel, service_name)
-        .map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer));
+        .map(|tracer| {
+            crate::trace_sampling::SampledOnly::new(
+                tracing_opentelemetry::layer().with_tracer(tracer),
+            )
+        });
     let installed = tracing_subscriber::registry()
         .with(lines)
         .with(traces)

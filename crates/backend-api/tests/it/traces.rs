@@ -292,3 +292,150 @@ fn bad_tracing_variables_stop_the_start_with_one_line() {
     );
     assert_eq!(code, 0, "{text}");
 }
+
+/// In front of the real provider: passes every request on and keeps the `traceparent` it came
+/// with (`-` when none).
+async fn recording_proxy(provider: String) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let app = Router::new()
+        .route("/v1/logs", get(record_and_forward))
+        .with_state((provider, seen.clone()));
+    let addr = serve(app).await;
+    (format!("http://{addr}/v1/logs"), seen)
+}
+
+async fn record_and_forward(
+    State((provider, seen)): State<(String, Arc<std::sync::Mutex<Vec<String>>>)>,
+    headers: HeaderMap,
+    query: RawQuery,
+) -> Response {
+    let traceparent = headers
+        .get("traceparent")
+        .map_or("-".to_string(), |v| v.to_str().unwrap().to_string());
+    seen.lock().unwrap().push(traceparent);
+    let never_refuses = Arc::new(AtomicUsize::new(1));
+    forward(State((provider, never_refuses)), headers, query).await
+}
+
+/// `00-<trace id>-<span id>-<flags>` split in its parts.
+fn parts(traceparent: &str) -> (String, String) {
+    let fields: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(fields.len(), 4, "{traceparent}");
+    (fields[1].to_string(), fields[3].to_string())
+}
+
+/// With a sampler that keeps no new trace (`parentbased_traceidratio` at 0), a request without
+/// `traceparent` exports nothing, and its provider call says the trace is dropped (sampled flag
+/// 00), so the provider drops it too; a caller's unsampled trace stays dropped and keeps its
+/// trace id; a caller's sampled trace is followed across both services. The kept trace's spans
+/// arrive after everything the dropped ones could have sent (one queue, in order), so "no other
+/// span" is checked, not hoped.
+#[tokio::test]
+async fn the_sampler_decides_at_the_root_and_the_provider_follows() {
+    let receiver = OtlpReceiver::start().await;
+    let provider_bin = test_support::binary_beside(BIN, "log-provider");
+    let mut provider_cmd = traced(&provider_bin, &receiver.endpoint);
+    provider_cmd.env("PROVIDER_KEY", KEY);
+    let provider = ServiceProcess::start(provider_cmd);
+    let (proxy, seen) = recording_proxy(provider.url("/v1/logs")).await;
+    let mut backend_cmd = traced(std::path::Path::new(BIN), &receiver.endpoint);
+    backend_cmd
+        .env("EXTERNAL_LOGS_URL", &proxy)
+        .env("EXTERNAL_INTEGRATION_KEY", KEY)
+        .env("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+        .env("OTEL_TRACES_SAMPLER_ARG", "0");
+    let mut backend = ServiceProcess::start(backend_cmd);
+    let client = reqwest::Client::new();
+    let download = backend.url("/download_external_logs?limit=1");
+
+    for _ in 0..5 {
+        let response = client.get(&download).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let dropped_caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+    let response = client
+        .get(&download)
+        .header("traceparent", dropped_caller)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let kept_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let kept_caller = format!("00-{kept_trace}-00f067aa0ba902b7-01");
+    let response = client
+        .get(&download)
+        .header("traceparent", &kept_caller)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 7, "{seen:?}");
+    let mut new_traces = std::collections::HashSet::new();
+    for traceparent in &seen[..5] {
+        let (trace, flags) = parts(traceparent);
+        assert_eq!(
+            flags, "00",
+            "a dropped trace is sent as dropped: {traceparent}"
+        );
+        new_traces.insert(trace);
+    }
+    assert_eq!(new_traces.len(), 5, "each request its own trace: {seen:?}");
+    assert_eq!(
+        parts(&seen[5]),
+        (
+            "0af7651916cd43dd8448eb211c80319c".to_string(),
+            "00".to_string()
+        ),
+        "the caller's dropped trace goes on, dropped"
+    );
+    assert_eq!(parts(&seen[6]), (kept_trace.to_string(), "01".to_string()));
+
+    let spans = eventually(
+        "the kept trace arrives from both services",
+        READY_WAIT,
+        || {
+            let spans = receiver.spans();
+            let done = ["backend-api", "log-provider"].iter().all(|service| {
+                spans.iter().any(|s| {
+                    &s.service == service
+                        && s.trace_id == kept_trace
+                        && s.attribute("http.route").is_some()
+                })
+            });
+            async move { done.then_some(spans) }
+        },
+    )
+    .await;
+    let others: Vec<&ReceivedSpan> = spans.iter().filter(|s| s.trace_id != kept_trace).collect();
+    assert!(
+        others.is_empty(),
+        "dropped traces exported spans: {others:#?}"
+    );
+    let inbound = one(&spans, "backend request", |s| {
+        s.service == "backend-api" && s.attribute("http.route") == Some("/download_external_logs")
+    });
+    assert_eq!(
+        inbound.parent_span_id, "00f067aa0ba902b7",
+        "the caller's span is the parent"
+    );
+    let attempt = one(&spans, "provider attempt", |s| s.name == "provider attempt");
+    let remote = one(&spans, "provider request", |s| s.service == "log-provider");
+    assert_eq!(remote.parent_span_id, attempt.span_id);
+
+    // A dropped request's access-log line names no trace; the kept one's does.
+    backend
+        .wait_for_log(|l| l["target"] == "access_log" && l["trace_id"] == kept_trace)
+        .expect("the kept request's access-log line");
+    let named: Vec<Option<String>> = backend
+        .output()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["target"] == "access_log" && l["route"] == "/download_external_logs")
+        .map(|l| l["trace_id"].as_str().map(str::to_string))
+        .collect();
+    let mut expected = vec![None; 6];
+    expected.push(Some(kept_trace.to_string()));
+    assert_eq!(named, expected);
+}

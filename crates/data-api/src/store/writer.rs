@@ -586,24 +586,28 @@ impl Writer {
     }
 }
 
-/// Rewrites the commit marker and makes it durable.
 /// The trace's span of one group commit (records in the batch, fdatasync time), linked to the
-/// span of every request it acknowledges; none when traces are not exported.
+/// span of every request it acknowledges; none when none of them is in an exported trace.
 fn commit_span(batch: &[Pending]) -> tracing::Span {
-    if !platform::otel::enabled() {
+    let root = platform::otel::linked_root(batch.iter().map(|pending| &pending.caller));
+    if !root.is_kept() {
         return tracing::Span::none();
     }
-    let span = tracing::info_span!(
-        "group commit",
-        records = batch.len(),
-        fdatasync_ms = tracing::field::Empty,
-    );
+    let span = root.open(|| {
+        tracing::info_span!(
+            parent: None,
+            "group commit",
+            records = batch.len(),
+            fdatasync_ms = tracing::field::Empty,
+        )
+    });
     for pending in batch {
         span.follows_from(&pending.caller);
     }
     span
 }
 
+/// Rewrites the commit marker and makes it durable.
 fn write_marker(marker: Option<&mut Box<dyn SegmentFile>>, mark: CommitMark) -> io::Result<()> {
     let marker = marker
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the commit marker is not open"))?;

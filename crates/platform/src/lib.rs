@@ -21,7 +21,8 @@
 //! | `callers.rs` | who may call: API_TOKENS_FILE's bearer tokens, the 401 answer, the route layer |
 //! | `query.rs` | the `limit` and `since` query parameters every service parses the same way |
 //! | `otel.rs`, `trace_sampling.rs` | OpenTelemetry traces: the `OTEL_*` variables, the bounded export queue, `traceparent` in and out; the sampler's decision at a trace's root, so a dropped trace's spans are never built |
-//! | `service_info.rs`, `readiness.rs`, `shutdown.rs`, `config.rs`, `telemetry.rs`, `http_client.rs` | what is running; `/readyz` state; signals; configuration; logs; the outgoing HTTP client |
+//! | `service_info.rs`, `readiness.rs`, `shutdown.rs`, `config.rs`, `http_client.rs` | what is running; `/readyz` state; signals; configuration; the outgoing HTTP client |
+//! | `telemetry.rs`, `json_lines.rs` | logs: the subscriber and its writer thread; the JSON line, written field by field |
 
 pub mod acceptor;
 mod access_log;
@@ -35,6 +36,7 @@ mod exposition;
 mod first_bytes;
 pub mod http2;
 pub mod http_client;
+mod json_lines;
 mod latency_histogram;
 pub mod metrics;
 pub mod openapi;

@@ -9,7 +9,9 @@
 //! writes what is queued before the process ends; the guard [`init_traced`] returns does it when
 //! `main` returns.
 
-use std::io::IsTerminal;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::os::fd::AsFd;
 use std::sync::{Mutex, OnceLock};
 
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
@@ -34,6 +36,9 @@ pub enum LogStream {
 /// Lines waiting for the writer thread (tracing-appender's default); beyond it they are dropped
 /// and counted.
 const QUEUED_LINES: usize = 128_000;
+
+/// Bytes the writer thread gathers before a write(2) of its own accord.
+const WRITE_BUFFER: usize = 64 * 1024;
 
 /// The writer thread of this process: its guard (dropped by [`flush`]) and its drop counter.
 struct LogWriter {
@@ -106,6 +111,23 @@ impl EncodeMetric for DroppedLines {
     }
 }
 
+/// The writer thread's stream, buffered: the lines queued during a burst go out in one write(2),
+/// flushed whenever the queue runs empty (tracing-appender's worker flushes then), where a bare
+/// stdout makes one system call per line. The same file as `stream`, through a file descriptor of
+/// its own, so nothing else's stdout lock or line buffering is in the way.
+fn buffered(stream: LogStream) -> Box<dyn Write + Send> {
+    let fd = match stream {
+        LogStream::Stdout => std::io::stdout().as_fd().try_clone_to_owned(),
+        LogStream::Stderr => std::io::stderr().as_fd().try_clone_to_owned(),
+    };
+    match (fd, stream) {
+        (Ok(fd), _) => Box::new(BufWriter::with_capacity(WRITE_BUFFER, File::from(fd))),
+        // No descriptor to spare: unbuffered, as before.
+        (Err(_), LogStream::Stdout) => Box::new(std::io::stdout()),
+        (Err(_), LogStream::Stderr) => Box::new(std::io::stderr()),
+    }
+}
+
 /// As [`init_on`], and exporting the spans as OpenTelemetry traces when `otel` names an
 /// endpoint (`service_name` unless `OTEL_SERVICE_NAME` says otherwise).
 pub fn init_traced(
@@ -124,35 +146,26 @@ pub fn init_traced(
     } else {
         LogFormat::Json
     });
-    let target: Box<dyn std::io::Write + Send> = match stream {
-        LogStream::Stdout => Box::new(std::io::stdout()),
-        LogStream::Stderr => Box::new(std::io::stderr()),
-    };
     let (writer, guard) = NonBlockingBuilder::default()
         .buffered_lines_limit(QUEUED_LINES)
         .lossy(true)
         .thread_name("log-writer")
-        .finish(target);
+        .finish(buffered(stream));
     // Colours only for a terminal: in a file or a pipe they are escape codes in every line.
     let lines = tracing_subscriber::fmt::layer()
         .with_ansi(on_terminal)
         .with_writer(writer.clone());
     let lines: Box<dyn Layer<Registry> + Send + Sync> = match format {
+        // The request's span (its request_id) on every line logged while it is handled.
         LogFormat::Json => lines
-            .json()
-            .flatten_event(true)
-            // The request's span (its request_id) on every line logged while it is handled.
-            .with_current_span(true)
-            .with_span_list(false)
+            .fmt_fields(crate::json_lines::JsonMembers)
+            .event_format(crate::json_lines::JsonLines)
             .boxed(),
         LogFormat::Text => lines.compact().boxed(),
     };
-    let traces = crate::otel::start(otel, service_name)
-        .map(|tracer| {
-            crate::trace_sampling::SampledOnly::new(
-                tracing_opentelemetry::layer().with_tracer(tracer),
-            )
-        });
+    let traces = crate::otel::start(otel, service_name).map(|tracer| {
+        crate::trace_sampling::SampledOnly::new(tracing_opentelemetry::layer().with_tracer(tracer))
+    });
     let installed = tracing_subscriber::registry()
         .with(lines)
         .with(traces)

@@ -151,10 +151,12 @@ def test_every_pod_may_reach_the_collector_on_the_endpoints_port(endpoint: str, 
 
 
 def test_the_collector_egress_can_name_the_collectors_pods() -> None:
+    """values/otel.yaml (also what scripts/check-charts.sh validates and checkov reads)."""
+    values = yaml.safe_load((VALUES / "otel.yaml").read_text())
     peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}},
             "podSelector": {"matchLabels": {"app.kubernetes.io/name": "opentelemetry-collector"}}}
-    docs = objects("prod", extra=with_otel({"endpoint": ENDPOINT}, {"networkPolicy": {"collectorEgressTo": [peer]}}))
-    policy = one(docs, "NetworkPolicy", "abn-stack-otel-collector")["spec"]
+    assert values["networkPolicy"]["collectorEgressTo"] == [peer] and values["global"]["otel"]["endpoint"] == ENDPOINT
+    policy = one(objects("prod", extra=values), "NetworkPolicy", "abn-stack-otel-collector")["spec"]
     assert policy["egress"] == [{"ports": [{"port": 4318, "protocol": "TCP"}], "to": [peer]}]
 
 

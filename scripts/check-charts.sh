@@ -7,7 +7,8 @@
 #   2. render the umbrella for default, dev and prod values, and dev plus every extension point
 #      of the shared pod template (deployment/helm/tests/values/extensions.yaml), and prod with
 #      health-check's direct alerting (deployment/helm/tests/values/alerting.yaml), and prod with
-#      data-api's scheduled backup (deployment/helm/tests/values/backup.yaml), with
+#      data-api's scheduled backup (deployment/helm/tests/values/backup.yaml), and prod with traces
+#      on (deployment/helm/tests/values/otel.yaml: global.otel and the collector's egress), with
 #      helm-python-sdk (Helm's Go SDK) into build/charts/rendered/<env>.yaml,
 #   3. kubernetes-validate --strict of every rendered object for Kubernetes 1.30 and 1.37
 #      (the oldest and newest supported; kubernetes-validate 1.37.0 ships 1.25..1.37),
@@ -47,7 +48,7 @@ log "values docs and shared schema (deployment/helm/tools/values_docs.py --check
 "$py" deployment/helm/tools/values_docs.py --check
 
 rm -rf "$out" && mkdir -p "$out"
-for env in default dev prod extensions alerting backup; do
+for env in default dev prod extensions alerting backup otel; do
     args=(--no-dependency-build --release abn-stack)
     if [[ $env == default ]]; then
         args+=(--namespace abn-stack)
@@ -57,6 +58,8 @@ for env in default dev prod extensions alerting backup; do
         args+=(--namespace abn-stack-prod -f deployment/configuration/prod/values.yaml -f "$tests/values/alerting.yaml")
     elif [[ $env == backup ]]; then
         args+=(--namespace abn-stack-prod -f deployment/configuration/prod/values.yaml -f "$tests/values/backup.yaml")
+    elif [[ $env == otel ]]; then
+        args+=(--namespace abn-stack-prod -f deployment/configuration/prod/values.yaml -f "$tests/values/otel.yaml")
     else
         args+=(--namespace "abn-stack-$env" -f "deployment/configuration/$env/values.yaml")
     fi

@@ -39,6 +39,10 @@ KNOWN_ENV = {
     # TLS on the provider path: log-provider's certificate, backend-api's private CA, and the
     # health-check's trust of the dev provider's CA (rustls-native-certs reads SSL_CERT_FILE).
     "TLS_CERT_FILE", "TLS_KEY_FILE", "EXTERNAL_LOGS_CA_FILE", "SSL_CERT_FILE",
+    # global.otel (test_otel.py): the OTLP exporter, its sampler, and the resource attributes with
+    # the two downward-API variables they are expanded from.
+    "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_RESOURCE_ATTRIBUTES", "OTEL_K8S_POD_NAME", "OTEL_K8S_NAMESPACE_NAME",
 }
 
 

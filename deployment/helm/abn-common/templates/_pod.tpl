@@ -45,16 +45,58 @@ Call with (dict "env" <list or map> "root" $).
 {{- end }}
 
 {{/*
+OpenTelemetry traces (global.otel), on every main container of every chart once
+global.otel.endpoint is set; nothing at all without it (the binaries export nothing then).
+OTEL_EXPORTER_OTLP_ENDPOINT, the sampler only where set (the binary's parentbased_always_on
+otherwise), and OTEL_RESOURCE_ATTRIBUTES with what the OpenTelemetry Kubernetes conventions
+expect of a pod: k8s.pod.name and k8s.namespace.name (from the downward API, through $(VAR)
+expansion of the two variables before it), and the release's global.environment as
+deployment.environment.name (current semantic conventions) and deployment.environment (its
+older name, which many dashboards still query). service.name is each binary's own name.
+Call with the chart's root context ($).
+*/}}
+{{- define "abn-common.otelEnv" -}}
+{{- $otel := (.Values.global | default dict).otel | default dict }}
+{{- with $otel.endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- with $otel.sampler }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ . | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" $otel.samplerArg) }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ toString $otel.samplerArg | quote }}
+{{- end }}
+- name: OTEL_K8S_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: OTEL_K8S_NAMESPACE_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- $attributes := list "k8s.pod.name=$(OTEL_K8S_POD_NAME)" "k8s.namespace.name=$(OTEL_K8S_NAMESPACE_NAME)" }}
+{{- with $.Values.global.environment }}
+{{- $attributes = concat $attributes (list (printf "deployment.environment.name=%s" .) (printf "deployment.environment=%s" .)) }}
+{{- end }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ join "," $attributes | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
 The main container's body (everything but `name`, `args`, ports and probes): what the workload
 and its config-check Job share, so the check sees exactly the pod's environment and files.
 Call with (dict "root" $ "values" <workload values> "image" <ref> "pullPolicy" <policy>
   "securityContext" <dict> "resources" <dict> "env" <EnvVar items text> "mounts" <VolumeMount
-  items text>). The workload's own env comes first; extraEnv after it (a later name wins, as in
+  items text>). The workload's own env comes first, then global.otel's (abn-common.otelEnv);
+  extraEnv after them (a later name wins, as in
 Kubernetes), so an operator can override a chart-set variable but never drops it silently.
 */}}
 {{- define "abn-common.container" -}}
 {{- $v := .values }}
-{{- $env := print (.env | default "") "\n" (include "abn-common.envVars" (dict "env" $v.extraEnv "root" .root)) | trim }}
+{{- $env := print (.env | default "") "\n" (include "abn-common.otelEnv" .root) "\n" (include "abn-common.envVars" (dict "env" $v.extraEnv "root" .root)) | trim }}
 {{- $mounts := print (.mounts | default "") "\n" (ternary (tpl (toYaml $v.extraVolumeMounts) .root) "" (not (empty $v.extraVolumeMounts))) | trim -}}
 image: {{ .image | quote }}
 imagePullPolicy: {{ .pullPolicy }}

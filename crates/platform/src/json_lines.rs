@@ -7,18 +7,16 @@
 //! and for parsing the span's fields back from the JSON text it stored them as; at one access-log
 //! line a request that was the largest cost of a request (`bench/instructions.py`). Here a span's
 //! fields are kept as the JSON text of its members (`"k":v,…`), spliced into each line as they
-//! are, and an event's fields are written as they are visited. Strings are escaped by serde_json,
-//! numbers formatted as serde_json does.
+//! are, and an event's fields are written as they are visited. Strings that need it are escaped
+//! by serde_json, numbers formatted as serde_json does.
 
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
-use std::io;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -40,8 +38,10 @@ where
     ) -> fmt::Result {
         let metadata = event.metadata();
         writer.write_str("{\"timestamp\":\"")?;
-        SystemTime.format_time(&mut writer)?;
-        write!(writer, "\",\"level\":\"{}\"", metadata.level())?;
+        timestamp(&mut writer)?;
+        writer.write_str("\",\"level\":\"")?;
+        writer.write_str(metadata.level().as_str())?;
+        writer.write_char('"')?;
         let mut fields = Members::after_others(&mut writer);
         event.record(&mut fields);
         fields.result?;
@@ -140,6 +140,10 @@ impl<'a, 'w> Members<'a, 'w> {
 }
 
 thread_local! {
+    /// The second the last line of this thread was written in, and its text up to the fraction
+    /// (`2026-12-02T01:00:31.`): lines of the same second reuse it.
+    static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+
     /// The text of a `Debug` field (the message, mostly) before it is escaped: one buffer per
     /// thread, reused.
     static DEBUG_TEXT: RefCell<String> = const { RefCell::new(String::new()) };
@@ -155,19 +159,19 @@ impl Visit for Members<'_, '_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.member(field, |w| write!(w, "{value}"));
+        self.member(field, |w| w.write_str(itoa::Buffer::new().format(value)));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.member(field, |w| write!(w, "{value}"));
+        self.member(field, |w| w.write_str(itoa::Buffer::new().format(value)));
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.member(field, |w| write!(w, "{value}"));
+        self.member(field, |w| w.write_str(itoa::Buffer::new().format(value)));
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.member(field, |w| write!(w, "{value}"));
+        self.member(field, |w| w.write_str(itoa::Buffer::new().format(value)));
     }
 
     /// As serde_json writes it (`1.0`, `0.25`); `null` for NaN and infinities.
@@ -190,29 +194,56 @@ impl Visit for Members<'_, '_> {
     }
 }
 
-/// `value` as a JSON string, escaped by serde_json.
-fn json_string(writer: &mut Writer<'_>, value: &str) -> fmt::Result {
-    serde_json::to_writer(Utf8Adaptor(writer), value).map_err(|_| fmt::Error)
+/// Now, in UTC, as tracing-subscriber writes it: `2026-12-02T01:00:31.119757Z` (microseconds).
+fn timestamp(writer: &mut Writer<'_>) -> fmt::Result {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let seconds = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    SECOND.with(|second| {
+        let mut second = second.borrow_mut();
+        if second.0 != seconds {
+            let time = time::OffsetDateTime::from_unix_timestamp(seconds)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            second.1.clear();
+            write!(
+                second.1,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.",
+                time.year(),
+                u8::from(time.month()),
+                time.day(),
+                time.hour(),
+                time.minute(),
+                time.second()
+            )?;
+            second.0 = seconds;
+        }
+        writer.write_str(&second.1)
+    })?;
+    let micros = now.subsec_micros();
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(micros);
+    writer.write_str(&"000000"[digits.len()..])?;
+    writer.write_str(digits)?;
+    writer.write_char('Z')
 }
 
-/// serde_json writes to an `io::Write`; the line is a `fmt::Write`. serde_json writes a string
-/// in pieces split at ASCII characters, so every piece is UTF-8.
-struct Utf8Adaptor<'a, 'w>(&'a mut Writer<'w>);
-
-impl io::Write for Utf8Adaptor<'_, '_> {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let text = std::str::from_utf8(bytes).map_err(io::Error::other)?;
-        self.0.write_str(text).map_err(io::Error::other)?;
-        Ok(bytes.len())
+/// `value` as a JSON string. Most values (routes, methods, ids, messages) need no escape and are
+/// written as they are; the others are escaped by serde_json.
+fn json_string(writer: &mut Writer<'_>, value: &str) -> fmt::Result {
+    let plain = value.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    if plain {
+        writer.write_char('"')?;
+        writer.write_str(value)?;
+        return writer.write_char('"');
     }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+    let escaped = serde_json::to_string(value).map_err(|_| fmt::Error)?;
+    writer.write_str(&escaped)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io;
     use std::sync::{Arc, Mutex};
 
     use tracing_subscriber::layer::SubscriberExt;
@@ -248,6 +279,28 @@ mod tests {
             assert_eq!(after_time(mine), after_time(reference));
             serde_json::from_str::<serde_json::Value>(mine).expect(mine);
         }
+    }
+
+    #[test]
+    fn the_time_is_written_as_tracing_subscriber_writes_it() {
+        use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+        for _ in 0..3 {
+            let (mut ours, mut theirs) = (String::new(), String::new());
+            timestamp(&mut Writer::new(&mut ours)).unwrap();
+            SystemTime
+                .format_time(&mut Writer::new(&mut theirs))
+                .unwrap();
+            assert_eq!(ours.len(), theirs.len(), "{ours} {theirs}");
+            // The same up to the second (unless the second turned in between).
+            // The same up to the second, unless the second turned in between: then again.
+            if ours[..19] != theirs[..19] {
+                continue;
+            }
+            assert_eq!(&ours[19..20], ".");
+            assert!(ours.ends_with('Z') && ours[20..26].bytes().all(|b| b.is_ascii_digit()));
+            return;
+        }
+        panic!("the second turned three times in a row");
     }
 
     type Boxed = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;

@@ -506,7 +506,7 @@ fn attempt_span(
         "provider attempt",
         otel.kind = "client",
         request_id,
-        attempt = number,
+        attempt = i64::from(number),
         retry.reason = retry_reason,
         http.response.status_code = tracing::field::Empty,
         error = tracing::field::Empty,
@@ -548,7 +548,7 @@ impl Upstream {
                 span.record("otel.status_code", "ERROR");
             })?;
         let status = response.status();
-        span.record("http.response.status_code", status.as_u16());
+        span.record("http.response.status_code", i64::from(status.as_u16()));
         if !status.is_success() {
             span.record("otel.status_code", "ERROR");
         }

@@ -73,7 +73,7 @@ where
             let span = tracing::Span::current();
             span.record("ok", record.ok);
             if let Some(status) = record.status {
-                span.record("http.response.status_code", status);
+                span.record("http.response.status_code", i64::from(status));
             }
             if let Some(error) = &record.error {
                 span.record("error", error.as_str());
@@ -94,7 +94,7 @@ fn run_span(targets: usize) -> tracing::Span {
     if !root.is_kept() {
         return tracing::Span::none();
     }
-    root.open(|| tracing::info_span!(parent: None, "health check run", targets))
+    root.open(|| tracing::info_span!(parent: None, "health check run", targets = targets as i64))
 }
 
 /// One probe's client span: its target, URL, status and verdict. Its context goes to the

@@ -44,13 +44,14 @@ pub use crate::trace_sampling::Root;
 /// so a bad one stops the start (and `--check-config`) with one line naming it.
 #[derive(Args, Debug, Clone, Default)]
 pub struct OtelArgs {
-    /// Base URL of an OTLP/HTTP collector (traces go to `<url>/v1/traces`); unset: no traces.
+    /// Base URL of an OTLP/HTTP collector (traces go to `<url>/v1/traces`); unset or empty: no
+    /// traces.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_parser = parse_endpoint)]
-    pub otel_exporter_otlp_endpoint: Option<reqwest::Url>,
+    pub otel_exporter_otlp_endpoint: Option<Endpoint>,
 
     /// Full URL traces are posted to; wins over OTEL_EXPORTER_OTLP_ENDPOINT.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", value_parser = parse_endpoint)]
-    pub otel_exporter_otlp_traces_endpoint: Option<reqwest::Url>,
+    pub otel_exporter_otlp_traces_endpoint: Option<Endpoint>,
 
     /// `service.name` of the spans (default: the binary's name).
     #[arg(long, env = "OTEL_SERVICE_NAME", value_parser = parse_service_name)]
@@ -90,10 +91,11 @@ pub struct ResourceAttributes(pub Vec<(String, String)>);
 impl OtelArgs {
     /// Where traces go, when tracing is on.
     pub fn traces_endpoint(&self) -> Option<reqwest::Url> {
-        if let Some(full) = &self.otel_exporter_otlp_traces_endpoint {
-            return Some(full.clone());
+        let set = |endpoint: &Option<Endpoint>| endpoint.as_ref().and_then(|e| e.0.clone());
+        if let Some(full) = set(&self.otel_exporter_otlp_traces_endpoint) {
+            return Some(full);
         }
-        let base = self.otel_exporter_otlp_endpoint.as_ref()?;
+        let base = &set(&self.otel_exporter_otlp_endpoint)?;
         let mut url = base.clone();
         let path = format!("{}/v1/traces", base.path().trim_end_matches('/'));
         url.set_path(&path);
@@ -115,7 +117,19 @@ impl OtelArgs {
     }
 }
 
-fn parse_endpoint(value: &str) -> Result<reqwest::Url, String> {
+/// An OTLP endpoint variable's value: a URL, or none when the variable is empty (the
+/// OpenTelemetry specification: an empty value is as if unset).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint(pub Option<reqwest::Url>);
+
+fn parse_endpoint(value: &str) -> Result<Endpoint, String> {
+    if value.trim().is_empty() {
+        return Ok(Endpoint(None));
+    }
+    parse_url(value).map(|url| Endpoint(Some(url)))
+}
+
+fn parse_url(value: &str) -> Result<reqwest::Url, String> {
     let url = reqwest::Url::parse(value.trim()).map_err(|e| format!("not a URL ({e})"))?;
     match url.scheme() {
         "http" | "https" if url.host().is_some() => Ok(url),
@@ -567,6 +581,12 @@ mod tests {
             "https://t.example/custom"
         );
         assert!(OtelArgs::default().traces_endpoint().is_none());
+        let empty = OtelArgs {
+            otel_exporter_otlp_endpoint: Some(parse_endpoint("").unwrap()),
+            otel_exporter_otlp_traces_endpoint: Some(parse_endpoint(" ").unwrap()),
+            ..OtelArgs::default()
+        };
+        assert!(empty.traces_endpoint().is_none(), "empty is unset");
     }
 
     #[test]

@@ -69,7 +69,8 @@ impl RequestContext {
         if self.traced {
             let status = response.status();
             let span = tracing::Span::current();
-            span.record("http.response.status_code", status.as_u16());
+            // i64: tracing-opentelemetry writes unsigned integers as strings.
+            span.record("http.response.status_code", i64::from(status.as_u16()));
             if status.is_server_error() {
                 span.record("otel.status_code", "ERROR");
             }

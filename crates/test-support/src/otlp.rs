@@ -25,6 +25,8 @@ pub struct ReceivedSpan {
     /// Empty for a root span.
     pub parent_span_id: String,
     pub attributes: HashMap<String, String>,
+    /// The attributes sent as integers (OTLP `int_value`), by key.
+    pub integers: HashMap<String, i64>,
     /// `(trace id, span id)` of each linked span.
     pub links: Vec<(String, String)>,
 }
@@ -32,6 +34,12 @@ pub struct ReceivedSpan {
 impl ReceivedSpan {
     pub fn attribute(&self, key: &str) -> Option<&str> {
         self.attributes.get(key).map(String::as_str)
+    }
+
+    /// An attribute sent as an integer; `None` when absent or of another type (the semantic
+    /// conventions' `http.response.status_code` is an int, not the text "200").
+    pub fn integer(&self, key: &str) -> Option<i64> {
+        self.integers.get(key).copied()
     }
 }
 
@@ -133,6 +141,14 @@ async fn receive(
                         .attributes
                         .iter()
                         .filter_map(|kv| Some((kv.key.clone(), show(kv)?)))
+                        .collect(),
+                    integers: span
+                        .attributes
+                        .iter()
+                        .filter_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                            Value::IntValue(i) => Some((kv.key.clone(), *i)),
+                            _ => None,
+                        })
                         .collect(),
                     links: span
                         .links

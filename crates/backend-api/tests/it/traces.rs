@@ -127,7 +127,7 @@ async fn one_download_is_one_trace_across_backend_and_provider() {
         "the client sent no traceparent: a root span"
     );
     assert_eq!(inbound.attribute("request_id"), Some(request_id.as_str()));
-    assert_eq!(inbound.attribute("http.response.status_code"), Some("200"));
+    assert_eq!(inbound.integer("http.response.status_code"), Some(200));
     assert_eq!(inbound.name, "GET /download_external_logs");
     let trace = &inbound.trace_id;
 
@@ -139,7 +139,7 @@ async fn one_download_is_one_trace_across_backend_and_provider() {
         .iter()
         .filter(|s| s.name == "provider attempt")
         .collect();
-    attempts.sort_by_key(|s| s.attribute("attempt").map(str::to_string));
+    attempts.sort_by_key(|s| s.integer("attempt"));
     assert_eq!(
         attempts.len(),
         2,
@@ -152,17 +152,11 @@ async fn one_download_is_one_trace_across_backend_and_provider() {
             "each attempt is a child of the call"
         );
     }
-    assert_eq!(attempts[0].attribute("attempt"), Some("1"));
-    assert_eq!(
-        attempts[0].attribute("http.response.status_code"),
-        Some("503")
-    );
+    assert_eq!(attempts[0].integer("attempt"), Some(1));
+    assert_eq!(attempts[0].integer("http.response.status_code"), Some(503));
     assert_eq!(attempts[0].attribute("retry.reason"), None);
-    assert_eq!(attempts[1].attribute("attempt"), Some("2"));
-    assert_eq!(
-        attempts[1].attribute("http.response.status_code"),
-        Some("200")
-    );
+    assert_eq!(attempts[1].integer("attempt"), Some(2));
+    assert_eq!(attempts[1].integer("http.response.status_code"), Some(200));
     assert_eq!(
         attempts[1].attribute("retry.reason"),
         Some("the log provider is unavailable: HTTP 503")
@@ -290,6 +284,9 @@ fn bad_tracing_variables_stop_the_start_with_one_line() {
             ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=dev"),
         ],
     );
+    assert_eq!(code, 0, "{text}");
+    // Empty is unset (the OpenTelemetry specification): no traces, and no refusal.
+    let (code, text) = test_support::check_config(BIN, &[], &[("OTEL_EXPORTER_OTLP_ENDPOINT", "")]);
     assert_eq!(code, 0, "{text}");
 }
 

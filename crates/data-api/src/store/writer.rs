@@ -597,7 +597,7 @@ fn commit_span(batch: &[Pending]) -> tracing::Span {
         tracing::info_span!(
             parent: None,
             "group commit",
-            records = batch.len(),
+            records = batch.len() as i64,
             fdatasync_ms = tracing::field::Empty,
         )
     });

@@ -45,11 +45,11 @@ async fn a_write_produces_its_commit_span_linked_to_the_request() {
         "the caller's trace continues"
     );
     assert_eq!(request.parent_span_id, caller_span);
-    assert_eq!(request.attribute("http.response.status_code"), Some("201"));
+    assert_eq!(request.integer("http.response.status_code"), Some(201));
     assert_eq!(request.name, "POST /logs");
 
     let commit = spans.iter().find(|s| s.name == "group commit").unwrap();
-    assert_eq!(commit.attribute("records"), Some("1"));
+    assert_eq!(commit.integer("records"), Some(1));
     let fdatasync_ms: f64 = commit
         .attribute("fdatasync_ms")
         .expect("the fdatasync time")

@@ -62,7 +62,7 @@ async fn a_run_is_a_trace_with_one_span_per_probe_sent_to_its_target() {
     assert_eq!(probe.parent_span_id, run.span_id);
     assert_eq!(probe.attribute("target"), Some("up"));
     assert_eq!(probe.attribute("ok"), Some("true"));
-    assert_eq!(probe.attribute("http.response.status_code"), Some("200"));
+    assert_eq!(probe.integer("http.response.status_code"), Some(200));
     let sent = seen.lock().unwrap().clone();
     assert_eq!(
         sent,

@@ -22,7 +22,7 @@
 //! | `query.rs` | the `limit` and `since` query parameters every service parses the same way |
 //! | `otel.rs`, `trace_sampling.rs` | OpenTelemetry traces: the `OTEL_*` variables, the bounded export queue, `traceparent` in and out; the sampler's decision at a trace's root, so a dropped trace's spans are never built |
 //! | `service_info.rs`, `readiness.rs`, `shutdown.rs`, `config.rs`, `http_client.rs` | what is running; `/readyz` state; signals; configuration; the outgoing HTTP client |
-//! | `telemetry.rs`, `json_lines.rs` | logs: the subscriber and its writer thread; the JSON line, written field by field |
+//! | `telemetry.rs`, `json_lines.rs`, `log_writer.rs` | logs: the subscriber; the JSON line, written field by field; the writer thread, many lines a write |
 
 pub mod acceptor;
 mod access_log;
@@ -38,6 +38,7 @@ pub mod http2;
 pub mod http_client;
 mod json_lines;
 mod latency_histogram;
+mod log_writer;
 pub mod metrics;
 pub mod openapi;
 pub mod otel;

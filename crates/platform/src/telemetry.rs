@@ -2,50 +2,30 @@
 //! a compact readable format on a terminal. `RUST_LOG` filters (default `info`). With an OTLP
 //! endpoint configured ([`crate::otel`]) the same spans are also exported as traces.
 //!
-//! Lines are written by a thread of their own (tracing-appender's non-blocking writer): a
-//! request's handler only queues its line, so a stdout that a slow log collector stopped reading
-//! never holds up a request. When the queue is full, lines are dropped and counted
-//! (`log_lines_dropped_total` on every service's `/metrics`) rather than waited for. [`flush`]
-//! writes what is queued before the process ends; the guard [`init_traced`] returns does it when
-//! `main` returns.
+//! Lines are written by a thread of their own ([`crate::log_writer`]): a request's handler only
+//! buffers its line, so a stdout that a slow log collector stopped reading never holds up a
+//! request. When the buffer is full, lines are dropped and counted (`log_lines_dropped_total` on
+//! every service's `/metrics`) rather than waited for. [`flush`] writes what is buffered before
+//! the process ends; the guard [`init_traced`] returns does it when `main` returns.
 
-use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
-use std::os::fd::AsFd;
-use std::sync::{Mutex, OnceLock};
+use std::io::IsTerminal;
+use std::sync::OnceLock;
 
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::{MetricType, TypedMetric};
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::config::LogFormat;
-use crate::otel::OtelArgs;
-
 /// Where log lines go. Services log to stdout (12-factor); a CLI whose stdout is its output
 /// (health-check's legacy lines) logs to stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogStream {
-    Stdout,
-    Stderr,
-}
+pub use crate::log_writer::LogStream;
+use crate::log_writer::LogWriter;
+use crate::otel::OtelArgs;
 
-/// Lines waiting for the writer thread (tracing-appender's default); beyond it they are dropped
-/// and counted.
-const QUEUED_LINES: usize = 128_000;
-
-/// Bytes the writer thread gathers before a write(2) of its own accord.
-const WRITE_BUFFER: usize = 64 * 1024;
-
-/// The writer thread of this process: its guard (dropped by [`flush`]) and its drop counter.
-struct LogWriter {
-    guard: Mutex<Option<WorkerGuard>>,
-    dropped: ErrorCounter,
-}
-
+/// The writer of this process's subscriber.
 static WRITER: OnceLock<LogWriter> = OnceLock::new();
 
 /// Held by `main`: when it is dropped, the queued lines are written ([`flush`]).
@@ -72,13 +52,11 @@ pub fn init_on(format: Option<LogFormat>, stream: LogStream) -> LogGuard {
 /// Writes every queued log line and exported span, then returns: before a process exits (the
 /// [`LogGuard`] does it when `main` returns; call it before `std::process::exit`). Bounded: the
 /// writer thread gets a second, the exporter [`crate::otel::flush`]'s timeout. The writer thread
-/// ends with it: lines logged after it are lost, so it comes last.
+/// ends with it; lines logged after it are written straight to the stream.
 pub fn flush() {
     crate::otel::flush();
     if let Some(writer) = WRITER.get() {
-        // Dropping the guard makes the thread write what it holds and waits for it.
-        let guard = writer.guard.lock().map(|mut g| g.take());
-        drop(guard);
+        writer.close();
     }
 }
 
@@ -88,14 +66,14 @@ pub(crate) fn register_metrics(registry: &crate::metrics::MetricsRegistry) {
         registry.register(
             "log_lines_dropped",
             "Log lines not written because the writer's queue was full (the log stream is read too slowly)",
-            DroppedLines(writer.dropped.clone()),
+            DroppedLines(writer.clone()),
         );
     }
 }
 
 /// The writer's own count, read at each scrape (a counter: it only grows).
 #[derive(Debug)]
-struct DroppedLines(ErrorCounter);
+struct DroppedLines(LogWriter);
 
 impl TypedMetric for DroppedLines {
     const TYPE: MetricType = MetricType::Counter;
@@ -103,28 +81,11 @@ impl TypedMetric for DroppedLines {
 
 impl EncodeMetric for DroppedLines {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        encoder.encode_counter::<NoLabelSet, _, u64>(&(self.0.dropped_lines() as u64), None)
+        encoder.encode_counter::<NoLabelSet, _, u64>(&self.0.dropped(), None)
     }
 
     fn metric_type(&self) -> MetricType {
         Self::TYPE
-    }
-}
-
-/// The writer thread's stream, buffered: the lines queued during a burst go out in one write(2),
-/// flushed whenever the queue runs empty (tracing-appender's worker flushes then), where a bare
-/// stdout makes one system call per line. The same file as `stream`, through a file descriptor of
-/// its own, so nothing else's stdout lock or line buffering is in the way.
-fn buffered(stream: LogStream) -> Box<dyn Write + Send> {
-    let fd = match stream {
-        LogStream::Stdout => std::io::stdout().as_fd().try_clone_to_owned(),
-        LogStream::Stderr => std::io::stderr().as_fd().try_clone_to_owned(),
-    };
-    match (fd, stream) {
-        (Ok(fd), _) => Box::new(BufWriter::with_capacity(WRITE_BUFFER, File::from(fd))),
-        // No descriptor to spare: unbuffered, as before.
-        (Err(_), LogStream::Stdout) => Box::new(std::io::stdout()),
-        (Err(_), LogStream::Stderr) => Box::new(std::io::stderr()),
     }
 }
 
@@ -146,11 +107,7 @@ pub fn init_traced(
     } else {
         LogFormat::Json
     });
-    let (writer, guard) = NonBlockingBuilder::default()
-        .buffered_lines_limit(QUEUED_LINES)
-        .lossy(true)
-        .thread_name("log-writer")
-        .finish(buffered(stream));
+    let writer = LogWriter::start(stream);
     // Colours only for a terminal: in a file or a pipe they are escape codes in every line.
     let lines = tracing_subscriber::fmt::layer()
         .with_ansi(on_terminal)
@@ -171,11 +128,12 @@ pub fn init_traced(
         .with(traces)
         .with(filter)
         .try_init();
-    if installed.is_ok() {
-        let _ = WRITER.set(LogWriter {
-            guard: Mutex::new(Some(guard)),
-            dropped: writer.error_counter(),
-        });
+    match installed {
+        Ok(()) => {
+            let _ = WRITER.set(writer);
+        }
+        // A subscriber was there already (tests, the all-in-one runner): this writer is unused.
+        Err(_) => writer.close(),
     }
     LogGuard(())
 }

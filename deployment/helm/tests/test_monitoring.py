@@ -33,7 +33,7 @@ SERVICE_METRICS = {
     "backend_upstream_requests_total", "backend_upstream_bytes_total", "backend_download_requests_total",
     "data_api_records_written_total", "data_api_store_bytes", "data_api_retention_bytes",
     "data_api_store_writable", "data_api_write_errors_total",
-    "secret_reloads_total", "secret_last_reload_timestamp_seconds",
+    "secret_reloads_total", "secret_last_reload_timestamp_seconds", "log_lines_dropped_total",
     # when traces are exported (OTEL_EXPORTER_OTLP_ENDPOINT)
     "trace_spans_exported_total", "trace_spans_dropped_total",
     # health-check serve

@@ -102,36 +102,57 @@ class Service:
         self.process = None
 
 
-class WebhookReceiver:
-    """Alertmanager's webhook receiver: keeps every notification body it is sent."""
+class PostReceiver:
+    """An HTTP receiver of the test on loopback: keeps the body of every POST to `path` and
+    answers 200 (404 elsewhere)."""
 
-    def __init__(self) -> None:
-        self.payloads: list[dict[str, Any]] = []
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.bodies: list[bytes] = []
         lock = threading.Lock()
-        payloads = self.payloads
+        bodies = self.bodies
 
-        class Hook(BaseHTTPRequestHandler):
+        class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (the http.server name)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.path != path:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
                 with lock:
-                    payloads.append(body)
+                    bodies.append(body)
                 self.send_response(200)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)  # port 0: the OS picks
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # port 0: the OS picks
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/alertmanager"
+        return f"{self.base}{self.path}"
+
+
+class WebhookReceiver(PostReceiver):
+    """Alertmanager's webhook receiver: keeps every notification body it is sent."""
+
+    def __init__(self) -> None:
+        super().__init__("/alertmanager")
+
+    @property
+    def payloads(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for body in list(self.bodies)]
 
     def alerts(self, alertname: str, status: str | None = None) -> list[dict[str, Any]]:
         """Every alert of that name in the notifications so far (one per notification)."""
-        return [alert for payload in list(self.payloads) for alert in payload["alerts"]
+        return [alert for payload in self.payloads for alert in payload["alerts"]
                 if alert["labels"].get("alertname") == alertname and status in (None, alert["status"])]
 
 
@@ -142,11 +163,17 @@ class Stack:
         self.log_dir = root / "data-api-volume"
         self.log_dir.mkdir()
         self.provider = Service("log-provider", {"PROVIDER_KEY": self.provider_key}, root / "log-provider.log")
+        # backend-api's OTLP collector: takes the exports and answers 200. Only requests that
+        # come with a sampled traceparent are traced (the load's are not), so the exemplars on
+        # backend-api's latency histogram are the test's requests alone.
+        self.collector = PostReceiver("/v1/traces")
         # EXTERNAL_LOGS_URL and HEALTHCHECK_TARGETS name ports known once their targets run (start()).
         self.backend = Service("backend-api", {
             "EXTERNAL_INTEGRATION_KEY": self.provider_key,
             # 0.5 s of simulated work would make the load loop slow; the latency fault sets its own.
             "SIMULATED_LATENCY_MS": "20",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": self.collector.base,
+            "OTEL_TRACES_SAMPLER": "parentbased_always_off",
         }, root / "backend-api.log")
         self.data = Service("data-api", {
             "LOG_DIR": str(self.log_dir), "INSTANCE_ID": "abn-stack-data-api-0",
@@ -192,6 +219,7 @@ class Stack:
 
     def start(self) -> None:
         self.webhook.thread.start()
+        self.collector.thread.start()
         self.provider.start()
         self.probed.start()
         self.backend.env["EXTERNAL_LOGS_URL"] = f"{self.provider.base}/v1/logs"
@@ -232,6 +260,8 @@ class Stack:
             f"--storage.tsdb.path={self.root / 'prometheus-data'}",
             f"--web.listen-address=127.0.0.1:{self.prometheus_port}",
             "--rules.alert.resend-delay=1s",  # default 1m: a resolve would reach Alertmanager late
+            # Keeps the exemplars of the OpenMetrics scrapes (the latency buckets' trace ids).
+            "--enable-feature=exemplar-storage",
         ])
         for name, url, timeout in (("alertmanager", self.alertmanager, 30), ("prometheus", self.prometheus, 60)):
             try:
@@ -249,6 +279,7 @@ class Stack:
         for service in (*self.services.values(), self.probed):
             service.kill()
         self.webhook.server.shutdown()
+        self.collector.server.shutdown()
         for process in self.processes:
             process.terminate()
         for process in self.processes:

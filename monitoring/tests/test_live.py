@@ -1,7 +1,7 @@
 """Monitoring proven against the real thing: the services' classic pages pass `promtool check
-metrics`, Prometheus scrapes every target healthy with the declared metric types, every dashboard
-panel query has data after load, and each fault a rule describes, made for real, fires its alert
-at Alertmanager and resolves once the fault is gone.
+metrics`, Prometheus scrapes every target healthy with the declared metric types and keeps a
+traced request's exemplar, every dashboard panel query has data after load, and each fault a rule
+describes, made for real, fires its alert at Alertmanager and resolves once the fault is gone.
 
 Rules that read kube-state-metrics or kubelet series (Job status, volume stats) cannot fire here:
 monitoring/prometheus/tests/ unit-tests them (test_rules.py checks that every alert is either)."""
@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import shutil
 import subprocess
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pytest
 import yaml
 
-from stack import DASHBOARD, NAMESPACE, RULES, Stack, derive_rules, http, wait_until
+from stack import DASHBOARD, NAMESPACE, RULES, Stack, derive_rules, get_json, http, wait_until
 
 SERVICES = ("backend-api", "data-api", "log-provider", "health-check")
 # Grafana's variables, as the dashboard would resolve them for this Prometheus (1 s scrapes).
@@ -70,6 +72,35 @@ def test_metadata_api_reports_each_declared_type(stack: Stack) -> None:
             if kind not in {entry["type"] for entry in metadata[name]}:
                 wrong.append(f"{service}: {name} declared {kind}, Prometheus has {metadata[name]}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_a_traced_request_is_an_exemplar_in_prometheus(stack: Stack, report: list[str]) -> None:
+    """backend-api traces only requests that come sampled (the stack's sampler is
+    parentbased_always_off): this one's trace id is the exemplar of its latency bucket on the
+    OpenMetrics page, and Prometheus (exemplar-storage on) keeps it."""
+    trace_id = secrets.token_hex(16)
+    status, _, _ = http(f"{stack.backend.base}/health_check",
+                        headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"})
+    assert status == 200
+    wait_until("backend-api exports the request's span", lambda: stack.collector.bodies, timeout=30)
+    series = f'http_request_duration_seconds_bucket{{job="backend-api", namespace="{NAMESPACE}", route="/health_check"}}'
+    now = time.time()
+
+    def stored() -> list[tuple[dict[str, str], dict[str, Any]]]:
+        url = f"{stack.prometheus}/api/v1/query_exemplars?" + urllib.parse.urlencode(
+            {"query": series, "start": f"{now - 300:.3f}", "end": f"{time.time() + 60:.3f}"})
+        answer = get_json(url)
+        assert answer["status"] == "success", answer
+        return [(found["seriesLabels"], exemplar) for found in answer["data"] for exemplar in found["exemplars"]
+                if exemplar["labels"].get("trace_id") == trace_id]
+    started = time.monotonic()
+    found = wait_until(f"an exemplar with trace_id {trace_id} at /api/v1/query_exemplars", stored, timeout=30)
+    labels, exemplar = found[0]
+    assert labels["route"] == "/health_check" and labels["method"] == "GET" and labels["status"] == "200", labels
+    seconds = float(exemplar["value"])
+    assert labels["le"] == "+Inf" or seconds <= float(labels["le"]), (labels, exemplar)
+    report.append(f"- exemplar: backend-api's /health_check request with trace id {trace_id} stored by Prometheus "
+                  f"under le={labels['le']} ({seconds}s) after {time.monotonic() - started:.0f}s")
 
 
 def panel_queries() -> list[tuple[str, str]]:

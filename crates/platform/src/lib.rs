@@ -12,7 +12,7 @@
 //! | `service.rs` | the service description and builder, the router |
 //! | `pipeline.rs` | the tower layer every request goes through |
 //! | `request_context.rs`, `request_id.rs`, `access_log.rs` | per-request state of the pipeline; `x-request-id` taken or made; the access-log line |
-//! | `route_metrics.rs`, `metrics.rs`, `latency_histogram.rs`, `exposition.rs` | HTTP metrics resolved per route; the registry; a lock-free histogram; OpenMetrics or classic text by `Accept` |
+//! | `route_metrics.rs`, `metrics.rs`, `latency_histogram.rs`, `exposition.rs` | HTTP metrics resolved per route; the registry; a lock-free histogram (with trace-id exemplars); OpenMetrics or classic text by `Accept` |
 //! | `error.rs` | the JSON error shape, and turning other errors into it |
 //! | `common_endpoints.rs`, `openapi.rs` | the common endpoints and their OpenAPI description |
 //! | `serve.rs`, `connection.rs`, `http2.rs`, `acceptor.rs`, `first_bytes.rs` | accept loop and drain; one connection; HTTP/2 settings and idle timeout; the acceptor hook; the protocol-detection deadline |

@@ -32,13 +32,11 @@ impl MetricsRegistry {
             .register(name, help, metric);
     }
 
-    /// The OpenMetrics text exposition of every registered metric, `# EOF` included.
+    /// The OpenMetrics text exposition of every registered metric, `# EOF` included, with the
+    /// latency histograms' exemplars.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
         let registry = self.inner.lock().expect("metrics lock");
-        prometheus_client::encoding::text::encode(&mut out, &registry)
-            .expect("writing to a String cannot fail");
-        out
+        crate::latency_histogram::encode_page(&registry)
     }
 }
 

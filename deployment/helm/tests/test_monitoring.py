@@ -21,6 +21,10 @@ MONITORING = render.REPO_ROOT / "monitoring"
 RULES = MONITORING / "prometheus" / "abn-stack-rules.yaml"
 CHART_RULES = render.UMBRELLA / "files" / "abn-stack-rules.yaml"
 DASHBOARD = MONITORING / "grafana" / "abn-stack-dashboard.json"
+DATASOURCES = MONITORING / "grafana" / "datasources.yaml"
+# The label of the latency buckets' exemplars (crates/platform/src/latency_histogram.rs; the
+# monitoring area's live test reads it back from Prometheus).
+EXEMPLAR_LABEL = "trace_id"
 
 
 def histogram(name: str) -> set[str]:
@@ -33,7 +37,7 @@ SERVICE_METRICS = {
     "backend_upstream_requests_total", "backend_upstream_bytes_total", "backend_download_requests_total",
     "data_api_records_written_total", "data_api_store_bytes", "data_api_retention_bytes",
     "data_api_store_writable", "data_api_write_errors_total",
-    "secret_reloads_total", "secret_last_reload_timestamp_seconds",
+    "secret_reloads_total", "secret_last_reload_timestamp_seconds", "log_lines_dropped_total",
     # when traces are exported (OTEL_EXPORTER_OTLP_ENDPOINT)
     "trace_spans_exported_total", "trace_spans_dropped_total",
     # health-check serve
@@ -217,3 +221,24 @@ def test_dashboard_is_importable_by_grafana() -> None:
     assert uids <= {"${datasource}", "$datasource"}, f"hard-coded data source uid: {uids}"
     ids = [panel["id"] for panel in walk(dashboard["panels"]) if "gridPos" in panel]
     assert ids and len(ids) == len(set(ids)), ids
+
+
+def test_latency_panel_shows_exemplars_linked_to_traces() -> None:
+    """One latency query asks Grafana for exemplars (one: the three quantiles would draw the same
+    points thrice), and the provisioning example links their label to a trace data source it
+    provisions."""
+    with open(DASHBOARD, encoding="utf-8") as handle:
+        dashboard = json.load(handle)
+    exemplar_targets = [(panel["title"], target["expr"]) for panel in dashboard["panels"]
+                        for target in panel.get("targets", []) if target.get("exemplar")]
+    assert len(exemplar_targets) == 1, exemplar_targets
+    assert "http_request_duration_seconds_bucket" in metric_names(exemplar_targets[0][1])
+    with open(DATASOURCES, encoding="utf-8") as handle:
+        provisioning = yaml.safe_load(handle)
+    assert provisioning["apiVersion"] == 1
+    by_type = {source["type"]: source for source in provisioning["datasources"]}
+    destinations = by_type["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
+    assert [d["name"] for d in destinations] == [EXEMPLAR_LABEL]
+    uids = {source["uid"] for source in provisioning["datasources"]}
+    assert destinations[0]["datasourceUid"] in uids - {by_type["prometheus"]["uid"]}
+    assert by_type["tempo"]["uid"] == destinations[0]["datasourceUid"]

@@ -436,3 +436,75 @@ async fn the_sampler_decides_at_the_root_and_the_provider_follows() {
     expected.push(Some(kept_trace.to_string()));
     assert_eq!(named, expected);
 }
+
+/// The `/metrics` page as asked for with `accept`, and its content type.
+async fn metrics_as(base: &str, accept: &str) -> (String, String) {
+    let response = reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .header("accept", accept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    (content_type, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_traced_request_is_the_exemplar_of_its_latency_bucket_in_openmetrics_only() {
+    let receiver = OtlpReceiver::start().await;
+    let backend = ServiceProcess::start(traced(std::path::Path::new(BIN), &receiver.endpoint));
+    let response = reqwest::get(backend.url("/health_check")).await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let trace_id = eventually("the request's span arrives", READY_WAIT, || {
+        let span = receiver
+            .spans()
+            .into_iter()
+            .find(|s| s.attribute("http.route") == Some("/health_check"));
+        async move { span.map(|s| s.trace_id) }
+    })
+    .await;
+
+    let (content_type, page) = metrics_as(&backend.url(""), "application/openmetrics-text").await;
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let exemplars: Vec<&str> = page
+        .lines()
+        .filter(|line| {
+            line.starts_with("http_request_duration_seconds_bucket{")
+                && line.contains("route=\"/health_check\"")
+                && line.contains(" # ")
+        })
+        .collect();
+    assert_eq!(
+        exemplars.len(),
+        1,
+        "one request, one bucket's exemplar:\n{page}"
+    );
+    let (_, exemplar) = exemplars[0].split_once(" # ").unwrap();
+    let parts: Vec<&str> = exemplar.split(' ').collect();
+    assert_eq!(parts.len(), 3, "labels, value, timestamp: {exemplar}");
+    assert_eq!(parts[0], format!("{{trace_id=\"{trace_id}\"}}"));
+    let seconds: f64 = parts[1].parse().unwrap();
+    assert!(seconds >= 0.0, "{exemplar}");
+
+    let (content_type, classic) = metrics_as(&backend.url(""), "text/plain;version=0.0.4").await;
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    assert!(
+        classic.contains("route=\"/health_check\""),
+        "the same series: {classic}"
+    );
+    assert!(
+        !classic.contains(" # {"),
+        "the classic format has no exemplars: {classic}"
+    );
+}

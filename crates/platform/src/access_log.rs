@@ -39,7 +39,7 @@ impl AccessLog {
         }
     }
 
-    /// Logs `response`, whose head took `took`: now when its body's length is known, otherwise
+    /// Logs `response`, whose head took `took` (with `trace_id` when its trace is exported): now when its body's length is known, otherwise
     /// once the streamed body ends (its body is wrapped to count and notice the end). `caller` is
     /// the token name a protected route put on the response.
     pub(crate) fn write(
@@ -48,6 +48,7 @@ impl AccessLog {
         method: &Method,
         response: &mut Response,
         took: Duration,
+        trace_id: Option<&str>,
     ) {
         if self == AccessLog::Off {
             return;
@@ -55,7 +56,7 @@ impl AccessLog {
         let status = response.status().as_u16();
         let caller = response.extensions().get::<CallerName>();
         if let Some(bytes) = response.body().size_hint().exact() {
-            return self.line(route, method, status, caller, bytes, took, None);
+            return self.line(route, method, status, caller, bytes, took, trace_id, None);
         }
         let entry = StreamEntry {
             level: self,
@@ -63,6 +64,7 @@ impl AccessLog {
             method: method.clone(),
             status,
             caller: caller.cloned(),
+            trace_id: trace_id.map(Box::from),
             started: Instant::now()
                 .checked_sub(took)
                 .unwrap_or_else(Instant::now),
@@ -85,13 +87,11 @@ impl AccessLog {
         caller: Option<&CallerName>,
         bytes: u64,
         took: Duration,
+        trace_id: Option<&str>,
         stream: Option<&'static str>,
     ) {
         let duration_ms = took.as_secs_f64() * 1000.0;
         let caller = caller.map(CallerName::as_str);
-        // Ties the line to its trace when traces are exported (absent otherwise).
-        let trace_id = crate::otel::trace_id(&tracing::Span::current());
-        let trace_id = trace_id.as_deref();
         let method = method.as_str();
         match self {
             AccessLog::Off => {}
@@ -116,6 +116,8 @@ struct StreamEntry {
     method: Method,
     status: u16,
     caller: Option<CallerName>,
+    /// Ties the line to its trace when traces are exported.
+    trace_id: Option<Box<str>>,
     started: Instant,
     span: tracing::Span,
 }
@@ -140,6 +142,7 @@ impl LoggedStream {
                     entry.caller.as_ref(),
                     self.bytes,
                     entry.started.elapsed(),
+                    entry.trace_id.as_deref(),
                     Some(how),
                 )
             });

@@ -128,12 +128,19 @@ where
                 };
                 let mut response = response;
                 let elapsed = context.finish(&mut response);
+                // Looked up once, for the exemplar and the access-log line.
+                let trace_id = context.trace_id();
+                let trace_id = trace_id.as_deref();
                 shared
                     .metrics
-                    .record(&context.method, response.status(), elapsed);
-                shared
-                    .access_log
-                    .write(&shared.route, &context.method, &mut response, elapsed);
+                    .record(&context.method, response.status(), elapsed, trace_id);
+                shared.access_log.write(
+                    &shared.route,
+                    &context.method,
+                    &mut response,
+                    elapsed,
+                    trace_id,
+                );
                 Ok(response)
             }
             .instrument(span),

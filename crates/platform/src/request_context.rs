@@ -60,6 +60,14 @@ impl RequestContext {
         })
     }
 
+    /// The request's trace id when its trace is exported (inside the request's span).
+    pub(crate) fn trace_id(&self) -> Option<String> {
+        if !self.traced {
+            return None;
+        }
+        otel::trace_id(&tracing::Span::current())
+    }
+
     /// Once the response head is ready (JSON errors included): the id goes on the response;
     /// returns the time it took.
     pub(crate) fn finish(&self, response: &mut Response) -> Duration {

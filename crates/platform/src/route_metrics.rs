@@ -54,8 +54,15 @@ impl RouteMetrics {
         }
     }
 
-    /// Counts one answered request and its time to the response head.
-    pub(crate) fn record(&self, method: &Method, status: StatusCode, elapsed: Duration) {
+    /// Counts one answered request and its time to the response head; `trace_id`, the request's
+    /// when its trace is exported, becomes the exemplar of the observation's bucket.
+    pub(crate) fn record(
+        &self,
+        method: &Method,
+        status: StatusCode,
+        elapsed: Duration,
+        trace_id: Option<&str>,
+    ) {
         let status = status.as_u16();
         let slots = METHODS
             .iter()
@@ -64,8 +71,8 @@ impl RouteMetrics {
         let remembered =
             slots.and_then(|s| s.get_or_resolve(status, || self.resolve(method, status)));
         match remembered {
-            Some(children) => children.record(elapsed),
-            None => self.resolve(method, status).record(elapsed),
+            Some(children) => children.record(elapsed, trace_id),
+            None => self.resolve(method, status).record(elapsed, trace_id),
         }
     }
 
@@ -97,18 +104,10 @@ impl StatusSlots {
 }
 
 impl Children {
-    /// Called inside the request's span: with tracing on and that span sampled, its trace id
-    /// becomes the exemplar of the observation's bucket. With tracing off, one load of a
-    /// `OnceLock` more than the counts.
-    fn record(&self, elapsed: Duration) {
+    fn record(&self, elapsed: Duration, trace_id: Option<&str>) {
         self.requests.inc();
-        let trace_id = if crate::otel::enabled() {
-            crate::otel::trace_id(&tracing::Span::current())
-        } else {
-            None
-        };
         match trace_id {
-            Some(trace_id) => self.duration.observe_traced(elapsed, trace_id),
+            Some(trace_id) => self.duration.observe_traced(elapsed, trace_id.to_string()),
             None => self.duration.observe(elapsed),
         }
     }
@@ -136,11 +135,12 @@ mod tests {
                     &Method::GET,
                     StatusCode::from_u16(status).unwrap(),
                     Duration::from_millis(1),
+                    None,
                 );
             }
         }
         let brew = Method::from_bytes(b"BREW").unwrap();
-        route.record(&brew, StatusCode::METHOD_NOT_ALLOWED, Duration::ZERO);
+        route.record(&brew, StatusCode::METHOD_NOT_ALLOWED, Duration::ZERO, None);
         let page = registry.encode();
         for status in statuses {
             let series = format!(

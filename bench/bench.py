@@ -27,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests" / "support"))
 from service_process import ServiceProcess, bound_address, eventually  # noqa: E402  (the one way to start a binary)
+from instructions import start_sink  # noqa: E402  (the one OTLP sink of the bench)
 
 BASELINE = Path(os.environ.get("BASELINE_DIR", HERE / "legacy")).resolve()
 TARGET = Path(os.environ.get("BENCH_TARGET_DIR", REPO / "target" / "release"))
@@ -339,6 +340,38 @@ def scenario_accesslog(cfg) -> dict:
     finally:
         for server in servers.values():
             server.stop()
+    return out
+
+
+def scenario_tracing(cfg) -> dict:
+    """What traces cost: backend-api /health_check at 64 connections, access log off, with tracing
+    off and with a 1 % sampler exporting to a local OTLP sink (bench/instructions.py's), and, when
+    BENCH_BEFORE_BIN names a backend-api built before traces, that build; alternating rounds."""
+    sink, endpoint = start_sink()
+    servers = {"off": rust("backend-api", "tracing-off", ACCESS_LOG="off"),
+               "sampled_1pct": rust("backend-api", "tracing-1pct", ACCESS_LOG="off",
+                                    OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+                                    OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+                                    OTEL_TRACES_SAMPLER_ARG="0.01")}
+    before = os.environ.get("BENCH_BEFORE_BIN")
+    if before:
+        servers["before"] = Server("backend-api-before", [before], "/healthz", env={"ACCESS_LOG": "off"})
+    out = {name: {"rounds": []} for name in servers}
+    out["before_binary"] = before
+    try:
+        for server in servers.values():
+            server.start()
+        for r in range(cfg.rounds):
+            for name in alternating(list(servers), r):
+                server = servers[name]
+                result = loaded(server, f"http://127.0.0.1:{server.port}/health_check", 64, cfg.duration)
+                log(f"tracing {name} round {r + 1}: {result['rps']:.0f} req/s")
+                out[name]["rounds"].append(result)
+                settle()
+    finally:
+        for server in servers.values():
+            server.stop()
+        sink.shutdown()
     return out
 
 
@@ -690,6 +723,7 @@ SCENARIOS = {
     "startup": scenario_startup,
     "health": scenario_health,
     "accesslog": scenario_accesslog,
+    "tracing": scenario_tracing,
     "api1": scenario_api1,
     "data": scenario_data,
     "download": scenario_download,

@@ -85,6 +85,19 @@ def summarize(raw):
             "errors_total": {n: sum(r["errors"] + r["non_2xx"] for r in a[n]["rounds"]) for n in rps},
         }
 
+    if "tracing" in sc:
+        t = sc["tracing"]
+        names = [n for n in ("before", "off", "sampled_1pct") if n in t]
+        rps = {n: med(t[n]["rounds"], "rps") for n in names}
+        cpu_us = {n: median([r["server_cpu_s"] / r["requests"] * 1e6 for r in t[n]["rounds"]]) for n in names}
+        summary["tracing_c64"] = {
+            "rps_median": rps, "server_cpu_us_per_request": cpu_us,
+            "sampled_1pct_vs_off_rps": rps["sampled_1pct"] / rps["off"],
+            "off_vs_before_rps": rps["off"] / rps["before"] if "before" in rps else None,
+            "before_binary": t.get("before_binary"),
+            "errors_total": {n: sum(r["errors"] + r["non_2xx"] for r in t[n]["rounds"]) for n in names},
+        }
+
     if "api1" in sc:
         a = sc["api1"]
         rust, legacy = a["rust"]["rounds"], a["legacy"]["rounds"]
@@ -275,6 +288,17 @@ def markdown(raw, summary, goals, ratios) -> str:
             lines.append(f"| {n} | {fmt(s['rps_median'][n], 0)} | {fmt(s['server_cpu_us_per_request'][n])} | {s['errors_total'][n]} |")
         lines += ["", f"on ÷ off: {s['on_vs_off_rps']:.3f}x req/s; {fmt(s['log_bytes_per_request'], 0)} bytes of "
                   "log per request (JSON lines to the log file)."]
+    if "tracing_c64" in summary:
+        s = summary["tracing_c64"]
+        lines += ["", "## What traces cost (backend-api /health_check, 64 connections, access log off)", "",
+                  "| build and tracing | req/s (median) | server CPU µs/request | errors |", "| --- | --- | --- | --- |"]
+        labels = {"before": f"built before traces ({s['before_binary']}), tracing off",
+                  "off": "this build, tracing off", "sampled_1pct": "this build, 1 % sampler to a local OTLP sink"}
+        for n, label in labels.items():
+            if n in s["rps_median"]:
+                lines.append(f"| {label} | {fmt(s['rps_median'][n], 0)} | {fmt(s['server_cpu_us_per_request'][n])} | {s['errors_total'][n]} |")
+        lines += ["", f"1 % sampler ÷ tracing off: {s['sampled_1pct_vs_off_rps']:.3f}x req/s"
+                  + (f"; tracing off ÷ the build before traces: {s['off_vs_before_rps']:.3f}x." if s["off_vs_before_rps"] else ".")]
     lines += ["", "## Medians and raw figures", ""]
     sc = raw["scenarios"]
     if "health" in sc:

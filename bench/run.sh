@@ -5,11 +5,12 @@
 #   bench/run.sh            full run (about 10 minutes): results in bench/results/
 #   bench/run.sh --quick    one short round per scenario (about 2 minutes), to check the tooling:
 #                           results in build/bench-results-quick/ (never over the committed ones)
-#   bench/run.sh --only health,api1     some scenarios only: idle startup health accesslog api1 data
+#   bench/run.sh --only health,api1     some scenarios only: idle startup health accesslog tracing api1 data
 #                                       download healthcheck
 #
 # Environment: OUT (results folder), VENV (legacy venv, default build/baseline-venv),
-# BASELINE_DIR (default bench/legacy), BENCH_SKIP_BUILD=1 (use target/release as it is).
+# BASELINE_DIR (default bench/legacy), BENCH_SKIP_BUILD=1 (use target/release as it is),
+# BENCH_BEFORE_BIN (a backend-api built before traces, e.g. of v0.1.0: the tracing scenario adds it).
 # Needs cargo, python3 (3.11), curl, and wrk (installed with apt-get when missing).
 set -euo pipefail
 

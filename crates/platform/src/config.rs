@@ -11,6 +11,9 @@ use std::time::Duration;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, ValueEnum};
 
+/// `LOG_FORMAT`'s values; telemetry owns them (config reads them, never the other way round).
+pub use crate::telemetry::LogFormat;
+
 /// Exit code for usage and configuration errors (the contract for every binary).
 pub const EXIT_CONFIG: i32 = 2;
 
@@ -142,12 +145,6 @@ impl ServerArgs {
     pub fn listen_addr_or(&self, default: SocketAddr) -> SocketAddr {
         self.listen_addr.unwrap_or(default)
     }
-}
-
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Json,
-    Text,
 }
 
 /// Parses a human duration such as `500ms`, `5s` or `1m`.

@@ -18,12 +18,18 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-use crate::config::LogFormat;
 /// Where log lines go. Services log to stdout (12-factor); a CLI whose stdout is its output
 /// (health-check's legacy lines) logs to stderr.
 pub use crate::log_writer::LogStream;
 use crate::log_writer::LogWriter;
 use crate::otel::OtelArgs;
+
+/// How lines are written: JSON (the default off a terminal) or a compact text (on one).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
 
 /// The writer of this process's subscriber.
 static WRITER: OnceLock<LogWriter> = OnceLock::new();

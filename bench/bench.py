@@ -315,32 +315,41 @@ def scenario_health(cfg) -> dict:
     return out
 
 
-def scenario_accesslog(cfg) -> dict:
-    """The access log's own cost: backend-api /health_check at 64 connections with ACCESS_LOG on
-    (the default: one JSON line per request to its log file) and off, alternating rounds."""
-    servers = {"on": rust("backend-api", "accesslog-on"),
-               "off": rust("backend-api", "accesslog-off", ACCESS_LOG="off")}
+def alternating_rounds(servers: dict, cfg, measure) -> dict:
+    """Starts every server, runs cfg.rounds rounds of measure(name, server, round) with the
+    servers in alternating order, stops them all; each server's results as {"rounds": [...]}."""
     out = {name: {"rounds": []} for name in servers}
     try:
         for server in servers.values():
             server.start()
         for r in range(cfg.rounds):
             for name in alternating(list(servers), r):
-                server = servers[name]
-                log_file = WORK / f"{server.name}.log"
-                before = log_file.stat().st_size
-                result = loaded(server, f"http://127.0.0.1:{server.port}/health_check", 64, cfg.duration)
-                result["log_bytes_written"] = log_file.stat().st_size - before
-                log(f"access log {name} round {r + 1}: {result['rps']:.0f} req/s, "
-                    f"{result['log_bytes_written'] / max(result['requests'], 1):.0f} log bytes/request")
-                out[name]["rounds"].append(result)
-                # The lines are counted, not kept: a 10 s round writes some 100 MB.
-                os.truncate(log_file, 0)
+                out[name]["rounds"].append(measure(name, servers[name], r))
                 settle()
     finally:
         for server in servers.values():
             server.stop()
     return out
+
+
+def scenario_accesslog(cfg) -> dict:
+    """The access log's own cost: backend-api /health_check at 64 connections with ACCESS_LOG on
+    (the default: one JSON line per request to its log file) and off, alternating rounds."""
+    servers = {"on": rust("backend-api", "accesslog-on"),
+               "off": rust("backend-api", "accesslog-off", ACCESS_LOG="off")}
+
+    def measure(name, server, r):
+        log_file = WORK / f"{server.name}.log"
+        before = log_file.stat().st_size
+        result = loaded(server, f"http://127.0.0.1:{server.port}/health_check", 64, cfg.duration)
+        result["log_bytes_written"] = log_file.stat().st_size - before
+        log(f"access log {name} round {r + 1}: {result['rps']:.0f} req/s, "
+            f"{result['log_bytes_written'] / max(result['requests'], 1):.0f} log bytes/request")
+        # The lines are counted, not kept: a 10 s round writes some 100 MB.
+        os.truncate(log_file, 0)
+        return result
+
+    return alternating_rounds(servers, cfg, measure)
 
 
 def scenario_tracing(cfg) -> dict:
@@ -356,22 +365,17 @@ def scenario_tracing(cfg) -> dict:
     before = os.environ.get("BENCH_BEFORE_BIN")
     if before:
         servers["before"] = Server("backend-api-before", [before], "/healthz", env={"ACCESS_LOG": "off"})
-    out = {name: {"rounds": []} for name in servers}
-    out["before_binary"] = before
+
+    def measure(name, server, r):
+        result = loaded(server, f"http://127.0.0.1:{server.port}/health_check", 64, cfg.duration)
+        log(f"tracing {name} round {r + 1}: {result['rps']:.0f} req/s")
+        return result
+
     try:
-        for server in servers.values():
-            server.start()
-        for r in range(cfg.rounds):
-            for name in alternating(list(servers), r):
-                server = servers[name]
-                result = loaded(server, f"http://127.0.0.1:{server.port}/health_check", 64, cfg.duration)
-                log(f"tracing {name} round {r + 1}: {result['rps']:.0f} req/s")
-                out[name]["rounds"].append(result)
-                settle()
+        out = alternating_rounds(servers, cfg, measure)
     finally:
-        for server in servers.values():
-            server.stop()
         sink.shutdown()
+    out["before_binary"] = before
     return out
 
 

@@ -15,7 +15,7 @@ use axum::http::Method;
 use axum::response::Response;
 use http_body::{Frame, SizeHint};
 
-use crate::callers::CallerName;
+use crate::caller_name::CallerName;
 use crate::config::Switch;
 
 /// How a route's requests are logged.

@@ -5,7 +5,7 @@
 //! other services put [`Callers::layer`] on the routes it protects.
 
 use std::path::Path;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -15,6 +15,7 @@ use axum::routing::MethodRouter;
 use secrecy::{ExposeSecret, SecretString};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
+pub use crate::caller_name::CallerName;
 use crate::config::ConfigError;
 use crate::error::ApiError;
 use crate::reloadable::Reloadable;
@@ -30,22 +31,6 @@ pub struct Callers(Option<Reloadable<Vec<Caller>>>);
 pub struct Caller {
     name: CallerName,
     token: SecretString,
-}
-
-/// A caller's token name (never the token). The pipeline's access log reads it from the
-/// response's extensions when a route put it there ([`CallerName::tag`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CallerName(Arc<str>);
-
-impl CallerName {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Marks `response` as answered for this caller, for the access log.
-    pub fn tag(&self, response: &mut Response) {
-        response.extensions_mut().insert(self.clone());
-    }
 }
 
 /// The name a request is counted and limited under when no tokens are configured.
@@ -93,7 +78,7 @@ impl Callers {
         let Some(tokens) = &self.0 else {
             // One shared name: no allocation per request.
             static ANONYMOUS_NAME: LazyLock<CallerName> =
-                LazyLock::new(|| CallerName(Arc::from(ANONYMOUS)));
+                LazyLock::new(|| CallerName::new(ANONYMOUS));
             return Some(ANONYMOUS_NAME.clone());
         };
         let presented = headers
@@ -186,7 +171,7 @@ pub fn parse_tokens(text: &str) -> Result<Vec<Caller>, String> {
             return Err(format!("line {at}: the name {name} appears twice"));
         }
         callers.push(Caller {
-            name: CallerName(Arc::from(name)),
+            name: CallerName::new(name),
             token: SecretString::from(token.to_string()),
         });
     }

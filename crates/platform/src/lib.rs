@@ -18,7 +18,7 @@
 //! | `serve.rs`, `connection.rs`, `http2.rs`, `acceptor.rs`, `first_bytes.rs` | accept loop and drain; one connection; HTTP/2 settings and idle timeout; the acceptor hook; the protocol-detection deadline |
 //! | `run.rs`, `core_dumps.rs` | a service binary's `main`; RLIMIT_CORE 0 at its start |
 //! | `secret_file.rs`, `secret_watch.rs`, `secret_metrics.rs`, `reloadable.rs` | reading a secret file; keeping it current (watcher and periodic check); the reload metrics; the value requests read |
-//! | `callers.rs` | who may call: API_TOKENS_FILE's bearer tokens, the 401 answer, the route layer |
+//! | `callers.rs`, `caller_name.rs` | who may call: API_TOKENS_FILE's bearer tokens, the 401 answer, the route layer; the caller's name a response carries to the access log |
 //! | `query.rs` | the `limit` and `since` query parameters every service parses the same way |
 //! | `otel.rs`, `trace_sampling.rs` | OpenTelemetry traces: the `OTEL_*` variables, the bounded export queue, `traceparent` in and out; the sampler's decision at a trace's root, so a dropped trace's spans are never built |
 //! | `service_info.rs`, `readiness.rs`, `shutdown.rs`, `config.rs`, `http_client.rs` | what is running; `/readyz` state; signals; configuration; the outgoing HTTP client |
@@ -26,6 +26,7 @@
 
 pub mod acceptor;
 mod access_log;
+mod caller_name;
 pub mod callers;
 mod common_endpoints;
 pub mod config;

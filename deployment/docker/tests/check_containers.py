@@ -325,7 +325,9 @@ def check_provider_tls(stack: Stack, checks: Checks) -> None:
     checks.expect(r.status == 200, "log-provider GET /healthz over HTTPS, verified against the dev CA alone, for 127.0.0.1", f"{r.status}")
 
     # The key's path: https:// to the provider, no plaintext flag, nothing warned about.
-    env = dict(e.split("=", 1) for e in stack.inspect("backend-api")["Config"]["Env"] or [])
+    # A bare name is a variable compose passes through from the shell only when it is set there
+    # (OTEL_EXPORTER_OTLP_ENDPOINT and the sampler pair): unset here, so the process has none.
+    env = dict(e.split("=", 1) for e in stack.inspect("backend-api")["Config"]["Env"] or [] if "=" in e)
     checks.expect(env.get("EXTERNAL_LOGS_URL") == "https://log-provider:5002/v1/logs" and "EXTERNAL_LOGS_ALLOW_PLAINTEXT" not in env
                   and env.get("EXTERNAL_LOGS_CA_FILE") == f"{CERTS}/trust/ca.pem",
                   "backend-api: EXTERNAL_LOGS_URL https://log-provider:5002, EXTERNAL_LOGS_CA_FILE the dev CA, no EXTERNAL_LOGS_ALLOW_PLAINTEXT",

@@ -6,7 +6,6 @@
 //! changes nothing for clients: every answer as usual, memory bounded, the drops counted.
 
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -32,26 +31,46 @@ fn traced(bin: &std::path::Path, collector: &str) -> Command {
     command
 }
 
-/// In front of the real provider: answers 503 to the first request (so the backend retries),
-/// then passes requests on with their headers (the key, the request id, the trace context).
-async fn flaky_proxy(provider: String) -> String {
-    let seen = Arc::new(AtomicUsize::new(0));
+/// In front of the real provider: keeps the `traceparent` each request came with (`-` when
+/// none), answers 503 to the first one when asked to (so the backend retries), and passes the
+/// others on with their headers (the key, the request id, the trace context).
+struct Proxy {
+    provider: String,
+    refuse_first: bool,
+    traceparents: std::sync::Mutex<Vec<String>>,
+}
+
+async fn proxy(provider: String, refuse_first: bool) -> (String, Arc<Proxy>) {
+    let state = Arc::new(Proxy {
+        provider,
+        refuse_first,
+        traceparents: std::sync::Mutex::new(Vec::new()),
+    });
     let app = Router::new()
         .route("/v1/logs", get(forward))
-        .with_state((provider, seen));
+        .with_state(state.clone());
     let addr = serve(app).await;
-    format!("http://{addr}/v1/logs")
+    (format!("http://{addr}/v1/logs"), state)
 }
 
 async fn forward(
-    State((provider, seen)): State<(String, Arc<AtomicUsize>)>,
+    State(proxy): State<Arc<Proxy>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+    let first = {
+        let mut seen = proxy.traceparents.lock().unwrap();
+        seen.push(
+            headers
+                .get("traceparent")
+                .map_or("-".to_string(), |v| v.to_str().unwrap().to_string()),
+        );
+        seen.len() == 1
+    };
+    if proxy.refuse_first && first {
         return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
     }
-    let mut url = provider;
+    let mut url = proxy.provider.clone();
     if let Some(query) = query {
         url = format!("{url}?{query}");
     }
@@ -88,7 +107,7 @@ async fn one_download_is_one_trace_across_backend_and_provider() {
     let mut provider_cmd = traced(&provider_bin, &receiver.endpoint);
     provider_cmd.env("PROVIDER_KEY", KEY);
     let provider = ServiceProcess::start(provider_cmd);
-    let proxy = flaky_proxy(provider.url("/v1/logs")).await;
+    let (proxy, _) = proxy(provider.url("/v1/logs"), true).await;
     let mut backend_cmd = traced(std::path::Path::new(BIN), &receiver.endpoint);
     backend_cmd
         .env("EXTERNAL_LOGS_URL", &proxy)
@@ -290,30 +309,6 @@ fn bad_tracing_variables_stop_the_start_with_one_line() {
     assert_eq!(code, 0, "{text}");
 }
 
-/// In front of the real provider: passes every request on and keeps the `traceparent` it came
-/// with (`-` when none).
-async fn recording_proxy(provider: String) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let app = Router::new()
-        .route("/v1/logs", get(record_and_forward))
-        .with_state((provider, seen.clone()));
-    let addr = serve(app).await;
-    (format!("http://{addr}/v1/logs"), seen)
-}
-
-async fn record_and_forward(
-    State((provider, seen)): State<(String, Arc<std::sync::Mutex<Vec<String>>>)>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Response {
-    let traceparent = headers
-        .get("traceparent")
-        .map_or("-".to_string(), |v| v.to_str().unwrap().to_string());
-    seen.lock().unwrap().push(traceparent);
-    let never_refuses = Arc::new(AtomicUsize::new(1));
-    forward(State((provider, never_refuses)), headers, query).await
-}
-
 /// `00-<trace id>-<span id>-<flags>` split in its parts.
 fn parts(traceparent: &str) -> (String, String) {
     let fields: Vec<&str> = traceparent.split('-').collect();
@@ -334,7 +329,7 @@ async fn the_sampler_decides_at_the_root_and_the_provider_follows() {
     let mut provider_cmd = traced(&provider_bin, &receiver.endpoint);
     provider_cmd.env("PROVIDER_KEY", KEY);
     let provider = ServiceProcess::start(provider_cmd);
-    let (proxy, seen) = recording_proxy(provider.url("/v1/logs")).await;
+    let (proxy, seen) = proxy(provider.url("/v1/logs"), false).await;
     let mut backend_cmd = traced(std::path::Path::new(BIN), &receiver.endpoint);
     backend_cmd
         .env("EXTERNAL_LOGS_URL", &proxy)
@@ -367,7 +362,7 @@ async fn the_sampler_decides_at_the_root_and_the_provider_follows() {
         .unwrap();
     assert_eq!(response.status(), 200);
 
-    let seen = seen.lock().unwrap().clone();
+    let seen = seen.traceparents.lock().unwrap().clone();
     assert_eq!(seen.len(), 7, "{seen:?}");
     let mut new_traces = std::collections::HashSet::new();
     for traceparent in &seen[..5] {
